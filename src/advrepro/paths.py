@@ -1,0 +1,54 @@
+"""Where every artefact lives; the Snakefile, dvc.yaml and the CLI all ask here."""
+from __future__ import annotations
+
+RAW = "data/raw"
+PROCESSED = "data/processed"
+RESULTS = "results"
+
+
+def raw_dir(dataset: str) -> str:
+    return f"{RAW}/{dataset}"
+
+
+def processed(dataset: str) -> str:
+    return f"{PROCESSED}/{dataset}.npz"
+
+
+def checkpoint(exp: str) -> str:
+    return f"{RESULTS}/checkpoints/{exp}.ckpt"
+
+
+def history(exp: str) -> str:
+    return f"{RESULTS}/history/{exp}.json"
+
+
+def timing(exp: str) -> str:
+    return f"{RESULTS}/timing/{exp}.json"
+
+
+def metrics(exp: str) -> str:
+    return f"{RESULTS}/metrics/{exp}.json"
+
+
+def examples(exp: str) -> str:
+    return f"{RESULTS}/examples/{exp}.npz"
+
+
+def log(kind: str, name: str) -> str:
+    return f"{RESULTS}/logs/{kind}/{name}.log"
+
+
+def table(table_id: str) -> str:
+    return f"paper/tables/table_{table_id}.tex"
+
+
+def figure(figure_id: str) -> str:
+    return f"paper/figures/figure_{figure_id}.pdf"
+
+
+def thesis_numbers(table_id: str) -> str:
+    return f"paper/thesis/table_{table_id}.tsv"
+
+
+FINDINGS = "paper/generated/findings.tex"
+PAPER = "paper/main.pdf"

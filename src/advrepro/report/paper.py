@@ -1,0 +1,33 @@
+"""Build paper/main.pdf with latexmk in a scratch directory; the PDF lands atomically."""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def build(paper_dir: Path, main: str = "main.tex") -> Path:
+    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
+        raise ToolMissing("latexmk/pdflatex not found: install them (Debian: apt-get install latexmk "
+                          "texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended)")
+    build_dir = paper_dir / ".build"
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={build_dir.name}", main]
+    log.info("%s (in %s)", " ".join(cmd), paper_dir)
+    proc = subprocess.run(cmd, cwd=paper_dir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-30:])
+        raise ToolMissing(f"{paper_dir / main}: LaTeX failed (see {build_dir}/main.log):\n{tail}")
+    target = paper_dir / Path(main).with_suffix(".pdf").name
+    with atomic_path(target) as tmp:
+        shutil.copyfile(build_dir / target.name, tmp)
+    log.info("wrote %s", target)
+    return target

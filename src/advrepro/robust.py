@@ -1,0 +1,61 @@
+"""Robust training losses: Algorithms 1 and 2 of the thesis (section 2.2.5), after
+Nouiehed et al. 2019.
+
+For every sample i and every target class j, K signed-gradient ascent steps on the
+margin Z_j - Z_{y_i}, each projected onto the epsilon-ball around x_i (and [-1, 1]).
+All B x C copies are attacked at once as one batched tensor. The loss is the mean
+over samples of the maximum over j of the cross-entropy of the attacked copies;
+Algorithm 2 also puts the unmodified sample into that maximum.
+
+Choices where the thesis's pseudo-code is ambiguous (see the paper's "Deviations"):
+- step 3a is the gradient of Z_j - Z_y (the thesis writes max(Z_j, -Z_y));
+- step 3c projects onto the ball around x (the thesis clips the step);
+- step 6 takes the max of cross-entropies (the thesis writes a max of softmax values);
+- the copy j = y is left out of Algorithm 1's maximum: its margin is identically zero,
+  so it would be the clean sample and Algorithm 1 would equal Algorithm 2;
+- the inner attack runs the model in evaluation mode (no dropout).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .attacks import cross_entropy, project
+
+
+def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize):
+    """x [B, ...] -> attacked copies [B, C, ...], copy j pushed towards class j."""
+    b = x.shape[0]
+    x0 = jnp.repeat(x[:, None], n_classes, axis=1)
+    flat_shape = (b * n_classes,) + x.shape[1:]
+    targets = jnp.arange(n_classes)
+
+    def total_margin(xs):
+        z = logits_fn(params, xs.reshape(flat_shape)).reshape(b, n_classes, n_classes)
+        z_target = jnp.take_along_axis(z, jnp.broadcast_to(targets[None, :, None], (b, n_classes, 1)), -1)
+        z_true = jnp.take_along_axis(z, jnp.broadcast_to(y[:, None, None], (b, n_classes, 1)), -1)
+        return jnp.sum(z_target - z_true)
+
+    def step(_, xs):
+        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs)), x0, epsilon)
+
+    return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
+
+
+def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
+    """Algorithm 1 / 2 loss from the attacked copies [B, C, ...] (computed beforehand, without
+    gradient to the weights: Danskin's theorem), plus the clean logits of the batch.
+
+    train_logits_fn(params, x) gives training-mode logits (with dropout).
+    """
+    b, n_classes = copies.shape[:2]
+    both = jnp.concatenate([copies.reshape((b * n_classes,) + x.shape[1:]), x])
+    logits = train_logits_fn(params, both)
+    adv_logits, clean_logits = logits[: b * n_classes], logits[b * n_classes:]
+    ce = cross_entropy(adv_logits, jnp.repeat(y, n_classes)).reshape(b, n_classes)
+    ce = jnp.where(jnp.arange(n_classes)[None, :] == y[:, None], -jnp.inf, ce)
+    if algorithm == "alg2":
+        ce = jnp.concatenate([ce, cross_entropy(clean_logits, y)[:, None]], axis=1)
+    elif algorithm != "alg1":
+        raise ValueError(f"unknown robust algorithm {algorithm!r} (alg1 or alg2)")
+    return jnp.mean(jnp.max(ce, axis=1)), clean_logits

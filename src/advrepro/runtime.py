@@ -1,0 +1,38 @@
+"""Process set-up before JAX is imported: device, threads, determinism, compile cache."""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def configure(device: str = "auto", cache_dir: str = ".cache/jax") -> None:
+    """Call before the first `import jax`.
+
+    CPU: one intra-op thread. XLA's threaded reductions may split work differently from run
+    to run; one thread keeps results byte-identical, and Snakemake runs jobs side by side.
+    GPU: XLA's deterministic-ops flag, so reductions (scatter, conv backward) do not depend on
+    thread scheduling.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    extra = ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1",
+             "--xla_gpu_deterministic_ops=true"]
+    os.environ["XLA_FLAGS"] = " ".join([flags] + [f for f in extra if f.split("=")[0] not in flags]).strip()
+    if device == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    if cache_dir:
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(cache_dir))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+
+def report_device(device: str) -> str:
+    """Log the device JAX uses; say once if a GPU was asked for and none is there."""
+    import jax
+
+    backend = jax.default_backend()
+    if device == "gpu" and backend != "gpu":
+        log.warning("no GPU visible to JAX: running on the CPU (%s)", jax.devices()[0].device_kind)
+    else:
+        log.info("JAX backend: %s (%s)", backend, jax.devices()[0].device_kind)
+    return backend

@@ -1,0 +1,186 @@
+"""Training: plain, Algorithm 1/2 robust, with or without regularizations.
+
+One function reads one experiment's config and writes a checkpoint after every
+epoch, a per-epoch history (loss, accuracy) and the wall time of every epoch.
+Every random choice is derived from params.yaml's seed:
+  init = fold(seed, 0); batch order of epoch e = fold(seed, 1, e); step s = fold(seed, 2, s).
+Initialisation depends on the model only, so the scenarios of one model start alike.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from . import checkpoint, paths
+from .attacks import cross_entropy
+from .augment import augment_images
+from .data import Arrays
+from .experiments import Experiment, robust_config
+from .io import write_json
+from .models import build_model, ssm_param_mask
+from .robust import class_targeted_copies, robust_loss
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def to_sequence(x, patch: int = 1):
+    """Images [B, H, W, C] -> sequences [B, (H/patch)(W/patch), patch*patch*C] in raster order.
+
+    patch=1 is the thesis's pixel-by-pixel feeding ([784, 1] for MNIST); the offline profile
+    feeds 2x2 patches to shorten the sequences (params.yaml: model.patch)."""
+    b, h, w, c = x.shape
+    x = x.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, (h // patch) * (w // patch), patch * patch * c)
+
+
+@dataclass
+class Classifier:
+    """A Flax model seen as a function of images [B, H, W, C] (see `to_sequence`; FF flattens)."""
+    model: object
+    patch: int = 1
+
+    def logits(self, params, x):
+        return self.model.apply({"params": params}, to_sequence(x, self.patch), train=False)
+
+    def train_logits(self, params, x, key):
+        return self.model.apply({"params": params}, to_sequence(x, self.patch), train=True, rngs={"dropout": key})
+
+
+def classifier_for(params: dict, exp: Experiment, n_classes: int) -> Classifier:
+    cfg = params[exp.dataset]
+    dropout = cfg["regularization"]["dropout"] if exp.scenario.regularization != "none" else 0.0
+    m = cfg["model"]
+    return Classifier(build_model(exp.model, n_classes=n_classes, layer=m["layer"], hidden=m["hidden"],
+                                  dropout=dropout, s4_layers=m["s4_layers"]), patch=m["patch"])
+
+
+def init_params(clf: Classifier, seed: int, sample: np.ndarray):
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
+    return clf.model.init(key, to_sequence(jnp.asarray(sample[:1]), clf.patch), train=False)["params"]
+
+
+def optimizer(cfg: dict, params, steps: int) -> optax.GradientTransformation:
+    """AdamW; S4's state-space parameters get their own learning rate and no weight decay."""
+    def schedule(lr):
+        return optax.cosine_decay_schedule(lr, steps) if cfg["schedule"] == "cosine" else optax.constant_schedule(lr)
+
+    mask = ssm_param_mask(params)
+    labels = jax.tree_util.tree_map(lambda is_ssm: "ssm" if is_ssm else "regular", mask)
+    return optax.multi_transform(
+        {"regular": optax.adamw(schedule(cfg["lr"]), weight_decay=cfg["weight_decay"]),
+         "ssm": optax.adam(schedule(cfg["ssm_lr"]))},
+        labels)
+
+
+def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int):
+    reg = params[exp.dataset]["regularization"]
+    robust = robust_config(params, exp)
+    regularize = exp.scenario.regularization != "none"
+
+    def step(state, x, y, key):
+        p, opt_state = state
+        k_aug, k_drop = jax.random.split(key)
+        if regularize:
+            x = augment_images(k_aug, x, noise_std=reg["noise_std"], max_rotation=reg["max_rotation"],
+                               max_scale=reg["max_scale"], crop=exp.scenario.regularization == "full")
+        if robust:
+            copies = class_targeted_copies(clf.logits, p, x, y, n_classes, robust["epsilon"], robust["K"],
+                                           robust["stepsize"])
+
+        def loss_fn(w):
+            if robust:
+                return robust_loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, copies, y,
+                                   algorithm=robust["algorithm"])
+            logits = clf.train_logits(w, x, k_drop)
+            return cross_entropy(logits, y).mean(), logits
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
+        updates, opt_state = tx.update(grads, opt_state, p)
+        acc = jnp.mean(jnp.argmax(logits, -1) == y)
+        return (optax.apply_updates(p, updates), opt_state), loss, acc
+
+    return jax.jit(step)
+
+
+def evaluate_clean(clf: Classifier, params, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on clean data."""
+    fn = jax.jit(lambda p, xx, yy: (cross_entropy(clf.logits(p, xx), yy).sum(),
+                                    jnp.sum(jnp.argmax(clf.logits(p, xx), -1) == yy)))
+    loss = correct = 0.0
+    for i in range(0, len(y), batch_size):
+        l, c = fn(params, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
+        loss, correct = loss + float(l), correct + float(c)
+    return loss / len(y), correct / len(y)
+
+
+def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
+    """Train one experiment; writes checkpoint, history and timing; returns the history."""
+    cfg = params[exp.dataset]["train"]
+    seed = params["seed"]
+    bs = cfg["batch_size"]
+    n_batches = len(data.y_train) // bs
+    if n_batches == 0:
+        raise ValueError(f"{exp.dataset}.train.batch_size={bs} exceeds the {len(data.y_train)} training samples")
+    clf = classifier_for(params, exp, data.n_classes)
+    p = init_params(clf, seed, data.x_train)
+    tx = optimizer(cfg, p, n_batches * cfg["epochs"])
+    state = (p, tx.init(p))
+    step = make_train_step(clf, tx, params, exp, data.n_classes)
+    root = jax.random.PRNGKey(seed)
+    history, epoch_seconds = [], []
+    eval_bs = params[exp.dataset]["evaluation"]["batch_size"]
+    log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg["epochs"], n_batches, bs)
+    for epoch in range(1, cfg["epochs"] + 1):
+        start = time.perf_counter()
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.fold_in(root, 1), epoch),
+                                                  len(data.y_train)))
+        losses, accs = [], []
+        bar = tqdm(range(n_batches), desc=f"{exp.id} epoch {epoch}/{cfg['epochs']}", disable=not progress,
+                   leave=False, mininterval=2.0)
+        for b in bar:
+            idx = order[b * bs:(b + 1) * bs]
+            key = jax.random.fold_in(jax.random.fold_in(root, 2), (epoch - 1) * n_batches + b)
+            state, loss, acc = step(state, jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx]), key)
+            losses.append(loss)
+            accs.append(acc)
+        train_loss = float(jnp.mean(jnp.stack(losses)))
+        if not np.isfinite(train_loss):
+            raise TrainingDiverged(f"{exp.id}: training loss became {train_loss} in epoch {epoch}; "
+                                   f"the checkpoint of epoch {epoch - 1} is kept")
+        test_loss, test_acc = evaluate_clean(clf, state[0], data.x_test, data.y_test, eval_bs)
+        epoch_seconds.append(time.perf_counter() - start)
+        history.append({"epoch": epoch, "train_loss": round(train_loss, 6),
+                        "train_accuracy": round(float(jnp.mean(jnp.stack(accs))), 6),
+                        "test_loss": round(test_loss, 6), "test_accuracy": round(test_acc, 6)})
+        checkpoint.save(paths.checkpoint(exp.id), {"params": state[0], "opt_state": state[1]},
+                        experiment=exp.id, epoch=epoch)
+        log.info("%s epoch %d/%d: train loss %.4f acc %.3f | test loss %.4f acc %.3f | %.1f s", exp.id, epoch,
+                 cfg["epochs"], train_loss, history[-1]["train_accuracy"], test_loss, test_acc,
+                 epoch_seconds[-1])
+    write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": history})
+    write_json(paths.timing(exp.id), {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
+                                      "backend": jax.default_backend(),
+                                      "device": jax.devices()[0].device_kind})
+    return {"history": history, "epoch_seconds": epoch_seconds}
+
+
+def load_trained(params: dict, exp: Experiment, data: Arrays):
+    """The classifier and the trained weights of an experiment's checkpoint."""
+    clf = classifier_for(params, exp, data.n_classes)
+    p = init_params(clf, params["seed"], data.x_train)
+    cfg = params[exp.dataset]["train"]
+    tx = optimizer(cfg, p, max(1, len(data.y_train) // cfg["batch_size"]) * cfg["epochs"])
+    state, _ = checkpoint.load(paths.checkpoint(exp.id), {"params": p, "opt_state": tx.init(p)},
+                               experiment=exp.id)
+    return clf, state["params"]

@@ -1,0 +1,132 @@
+"""Attacks and Algorithms 1/2 on a real (small, briefly trained) Flax model."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from advrepro import attacks, robust, transforms
+from advrepro.models import build_model
+from advrepro.train import Classifier
+
+EPS = 0.3
+
+
+@pytest.fixture(scope="module")
+def setup():
+    """A FF classifier trained for a few steps on a separable toy image task (bright quadrant = class)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 256).astype(np.int32)
+    x = rng.uniform(-1, -0.6, (256, 8, 8, 1)).astype(np.float32)
+    for i, c in enumerate(y):
+        r, q = divmod(int(c), 2)
+        x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4] += 0.5
+    x = np.clip(x, -1, 1)
+    clf = Classifier(build_model("ff", n_classes=4, layer=32, hidden=4))
+    params = clf.model.init(jax.random.PRNGKey(0), jnp.zeros((1, 64, 1)), train=False)["params"]
+    tx = optax.adam(1e-2)
+    state = tx.init(params)
+
+    @jax.jit
+    def step(p, s):
+        loss, g = jax.value_and_grad(lambda w: attacks.cross_entropy(clf.logits(w, x), y).mean())(p)
+        u, s = tx.update(g, s)
+        return optax.apply_updates(p, u), s
+
+    for _ in range(60):
+        params, state = step(params, state)
+    return clf, params, jnp.asarray(x[:64]), jnp.asarray(y[:64])
+
+
+def _inside_ball(x_adv, x, eps):
+    return bool(jnp.all(jnp.abs(x_adv - x) <= eps + 1e-6)) and bool(jnp.all((x_adv >= -1) & (x_adv <= 1)))
+
+
+def test_model_is_accurate_before_attack(setup):
+    clf, p, x, y = setup
+    assert float(jnp.mean(jnp.argmax(clf.logits(p, x), -1) == y)) > 0.95
+
+
+@pytest.mark.parametrize("eps", [0.05, EPS])
+def test_fgsm_and_pgd_stay_in_the_ball_and_valid_range(setup, eps):
+    clf, p, x, y = setup
+    for x_adv in (attacks.fgsm(clf.logits, p, x, y, eps), attacks.pgd(clf.logits, p, x, y, eps, 40, 0.01)):
+        assert _inside_ball(x_adv, x, eps)
+        assert float(jnp.max(jnp.abs(x_adv - x))) > 0.5 * eps  # it did move
+
+
+def test_pgd_loss_never_below_clean_and_hurts_accuracy(setup):
+    clf, p, x, y = setup
+    x_adv = attacks.pgd(clf.logits, p, x, y, EPS, 40, 0.01)
+    clean = attacks.cross_entropy(clf.logits(p, x), y)
+    adv = attacks.cross_entropy(clf.logits(p, x_adv), y)
+    assert bool(jnp.all(adv >= clean - 1e-6))
+    assert float(adv.mean()) > float(clean.mean()) + 0.1
+    acc = lambda xx: float(jnp.mean(jnp.argmax(clf.logits(p, xx), -1) == y))
+    assert acc(x_adv) < acc(x)
+
+
+def test_pgd_with_zero_steps_returns_the_input(setup):
+    clf, p, x, y = setup
+    np.testing.assert_array_equal(attacks.pgd(clf.logits, p, x, y, EPS, 0, 0.01), x)
+
+
+def test_affine_warp_identity_and_quarter_turn():
+    img = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (2, 6, 6, 3)).astype(np.float32))
+    same = transforms.affine_warp(img, jnp.zeros(2), jnp.ones(2), jnp.zeros((2, 2)))
+    np.testing.assert_array_equal(same, img)
+    turned = transforms.affine_warp(img, jnp.full(2, 90.0), jnp.ones(2), jnp.zeros((2, 2)))
+    np.testing.assert_allclose(turned, np.rot90(np.asarray(img), k=-1, axes=(1, 2)), atol=1e-5)  # positive angle = clockwise on screen
+    shifted = transforms.affine_warp(img, jnp.zeros(2), jnp.ones(2), jnp.tile(jnp.array([0.0, 1.0]), (2, 1)))
+    np.testing.assert_array_equal(shifted[:, :, 1:], img[:, :, :-1])  # one pixel to the right
+    assert bool(jnp.all(shifted[:, :, 0] == transforms.BACKGROUND))
+
+
+def test_spatial_attack_is_the_worst_case_over_its_grid(setup):
+    clf, p, x, y = setup
+    rotations, translations = [-20.0, 0.0, 20.0], [-1.0, 0.0, 1.0]
+    grid = attacks.spatial_grid(rotations, translations)
+    worst = attacks.spatial(clf.logits, p, x, y, grid)
+    correct_worst = np.asarray(jnp.argmax(clf.logits(p, worst), -1) == y)
+    per_point = []
+    for angle, dy, dx in np.asarray(grid):
+        xt = transforms.affine_warp(x, jnp.full(len(y), angle), jnp.ones(len(y)),
+                                    jnp.tile(jnp.array([dy, dx]), (len(y), 1)))
+        per_point.append(np.asarray(jnp.argmax(clf.logits(p, xt), -1) == y))
+    np.testing.assert_array_equal(correct_worst, np.all(per_point, axis=0))
+    identity = attacks.spatial(clf.logits, p, x, y, attacks.spatial_grid([0.0], [0.0]))
+    np.testing.assert_array_equal(identity, x)
+
+
+def test_algorithm1_copies_are_vectorised_bounded_and_push_towards_their_target(setup):
+    clf, p, x, y = setup
+    copies = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
+    assert copies.shape == (x.shape[0], 4) + x.shape[1:]
+    for j in range(4):
+        assert _inside_ball(copies[:, j], x, EPS)
+    # copy j = y has a zero margin gradient: it stays the clean sample
+    same = copies[jnp.arange(len(y)), y]
+    np.testing.assert_array_equal(same, x)
+    z_clean = clf.logits(p, x)
+    margins_before, margins_after = [], []
+    for j in range(4):
+        z_adv = clf.logits(p, copies[:, j])
+        other = y != j
+        margins_before.append(np.asarray((z_clean[:, j] - z_clean[jnp.arange(len(y)), y])[other]))
+        margins_after.append(np.asarray((z_adv[:, j] - z_adv[jnp.arange(len(y)), y])[other]))
+    assert np.mean(np.concatenate(margins_after)) > np.mean(np.concatenate(margins_before)) + 1.0
+
+
+def test_algorithm2_loss_bounds_algorithm1_and_clean_loss(setup):
+    clf, p, x, y = setup
+    copies = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
+    l1, _ = robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg1")
+    l2, clean_logits = robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg2")
+    clean = float(attacks.cross_entropy(clean_logits, y).mean())
+    assert float(l2) >= float(l1) - 1e-6
+    assert float(l2) >= clean - 1e-6
+    assert float(l1) > clean  # the attacked copies are worse than the clean samples
+    with pytest.raises(ValueError, match="alg3"):
+        robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg3")

@@ -1,0 +1,158 @@
+"""Tests for advrepro.models: shapes, gradients, S4 conv == recurrence, SSM mask, dropout."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from advrepro.models import (
+    MODEL_NAMES,
+    S4Layer,
+    S4SSM,
+    build_model,
+    causal_convolution,
+    discrete_DPLR,
+    kernel_DPLR,
+    make_DPLR_HiPPO,
+    make_HiPPO,
+    scan_SSM,
+    ssm_param_mask,
+)
+
+SMALL = dict(n_classes=5, layer=8, hidden=4)
+
+
+@functools.lru_cache(maxsize=None)
+def _params(name, F):
+    """SMALL model params for input [*, 16, F], shared by tests (random init is slow to compile)."""
+    x = jnp.zeros((1, 16, F))
+    return build_model(name, **SMALL).init(jax.random.PRNGKey(0), x, train=False)["params"]
+
+
+def _leaves_with_names(tree):
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [(jax.tree_util.keystr(path), leaf) for path, leaf in flat]
+
+
+@pytest.mark.parametrize("F", [1, 3])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_logits_and_input_gradients(name, F):
+    model = build_model(name, **SMALL)
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 16, F))
+    params = _params(name, F)
+
+    def loss(x):  # one compile gives both the logits and d(logit_0)/dx
+        logits = model.apply({"params": params}, x, train=False)
+        return logits[:, 0].sum(), logits
+
+    g, logits = jax.jit(jax.grad(loss, has_aux=True))(x)
+    assert logits.shape == (3, SMALL["n_classes"]) and logits.dtype == jnp.float32
+    assert jnp.all(jnp.isfinite(logits))
+    assert g.shape == x.shape
+    assert jnp.all(jnp.isfinite(g)) and jnp.any(g != 0)
+    if F == 1:  # vmap over examples (as a batched attack would) gives the same logits
+        one = lambda xi: model.apply({"params": params}, xi[None], train=False)[0]
+        per_ex = jax.jit(jax.vmap(one))(x)
+        np.testing.assert_allclose(per_ex, logits, rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="transformer"):
+        build_model("transformer", **SMALL)
+
+
+def test_dplr_hippo_reconstructs_hippo():
+    N = 8
+    Lambda, P, B, V = make_DPLR_HiPPO(N)
+    A = V @ (np.diag(Lambda) - np.outer(P, P.conj())) @ V.conj().T
+    np.testing.assert_allclose(A, make_HiPPO(N), atol=1e-10)
+    assert np.all(Lambda.real < 0)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _both_views(L, Lambda, P, B, C, step, u):
+    """(Ab, conv-view y, recurrent-view y) of the DPLR SSM with Q = P; one compile per dtype."""
+    Ab, Bb, Cb = discrete_DPLR(Lambda, P, P, B, C, step, L)
+    _, y_rec = scan_SSM(Ab, Bb, Cb, u, jnp.zeros_like(Lambda))
+    return Ab, causal_convolution(u, kernel_DPLR(Lambda, P, P, B, C, step, L)), y_rec
+
+
+@pytest.mark.parametrize("step", [1e-3, 1e-2, 1e-1])
+def test_conv_view_equals_recurrent_view(step):
+    N, L = 8, 16
+    Lambda, P, B, _ = make_DPLR_HiPPO(N)
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=N) + 1j * rng.normal(size=N)
+    u = rng.normal(size=L)
+    with jax.enable_x64(True):
+        Ab, y_conv, y_rec = _both_views(L, *map(jnp.asarray, (Lambda, P, B, C, step, u)))
+        np.testing.assert_allclose(y_conv, y_rec, atol=1e-10)
+        # the Woodbury inverse in discrete_DPLR == the dense bilinear transform
+        A = np.diag(Lambda) - np.outer(P, P.conj())
+        I = np.eye(N)
+        Ab_dense = np.linalg.solve(I - step / 2 * A, I + step / 2 * A)
+        np.testing.assert_allclose(Ab, Ab_dense, atol=1e-10)
+    # the float32 path used in training agrees with the float64 recurrence
+    c64, f32 = jnp.complex64, jnp.float32
+    args = zip((Lambda, P, B, C, step, u), (c64, c64, c64, c64, f32, f32))
+    _, y32, _ = _both_views(L, *(jnp.asarray(a, d) for a, d in args))
+    assert y32.dtype == jnp.float32
+    np.testing.assert_allclose(y32, np.asarray(y_rec), atol=1e-4)
+
+
+def test_s4_layer_equals_its_recurrence():
+    """The H-channel S4 module (conv view, float32) == per-channel discretised recurrence + D u."""
+    H, N, L = 3, 8, 16
+    u = jax.random.normal(jax.random.PRNGKey(2), (2, L, H))
+    layer = S4Layer(N=N)
+    params = jax.jit(layer.init)(jax.random.PRNGKey(3), u)["params"]
+    y = jax.jit(layer.apply)({"params": params}, u)
+    assert y.shape == u.shape
+    assert len(np.unique(np.asarray(params["log_step"]))) == H  # channels get their own steps
+
+    def recurrence(p, uh):  # one channel: its params p, input uh [L]
+        Lambda, P, B, C, D, step = S4SSM(N=N).apply({"params": p}, method="ssm")
+        _, y_rec = scan_SSM(*discrete_DPLR(Lambda, P, P, B, C, step, L), uh, jnp.zeros(N))
+        return y_rec + D * uh
+
+    with jax.enable_x64(True):  # float64 reference, so the tolerance measures the float32 module
+        p64, u64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), (params, u))
+        per_channel = jax.vmap(recurrence, in_axes=(0, 1), out_axes=1)  # uh [L, H] -> [L, H]
+        y_rec = jax.jit(jax.vmap(per_channel, in_axes=(None, 0)))(p64, u64)
+        np.testing.assert_allclose(y, np.asarray(y_rec), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_ssm_param_mask(name):
+    params = _params(name, 1)
+    mask = ssm_param_mask(params)
+    assert jax.tree.structure(mask) == jax.tree.structure(params)
+    marked = [k for k, m in _leaves_with_names(mask) if m]
+    if name == "s4":
+        assert marked and all("['s4']" in k for k in marked)
+        assert not any(k.endswith(("['C']", "['D']")) for k in marked)
+    else:
+        assert marked == []
+    assert not any(k.endswith(("['kernel']", "['bias']")) for k in marked)
+
+
+def test_dropout_only_in_training():
+    model = build_model("ff", **SMALL, dropout=0.5)  # dropout adds no parameters
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 16, 1))
+    v = {"params": _params("ff", 1)}
+    a, b = (model.apply(v, x, train=True, rngs={"dropout": jax.random.PRNGKey(k)}) for k in (1, 2))
+    assert not np.allclose(a, b)
+    e1 = model.apply(v, x, train=False)
+    e2 = model.apply(v, x, train=False, rngs={"dropout": jax.random.PRNGKey(3)})
+    np.testing.assert_array_equal(e1, e2)
+
+
+def test_parameter_counts_mnist_size():
+    x = jax.ShapeDtypeStruct((1, 784, 1), jnp.float32)
+    for name in MODEL_NAMES:
+        model = build_model(name, n_classes=10, layer=128, hidden=64)
+        shapes = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)
+        n = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes["params"]))
+        print(f"{name}: {n} parameters")
+        assert n > 0

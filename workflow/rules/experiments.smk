@@ -1,0 +1,45 @@
+EXPERIMENTS = {e.id: e for e in registry.all_experiments(P)}
+
+
+def _train_params(wc):
+    ds = EXPERIMENTS[wc.exp].dataset
+    return {k: P[ds][k] for k in ("data", "model", "train", "robust", "robust_small_step", "regularization")}
+
+
+rule train:
+    input:
+        lambda wc: paths.processed(EXPERIMENTS[wc.exp].dataset),
+    output:
+        checkpoint=paths.checkpoint("{exp}"),
+        history=paths.history("{exp}"),
+        timing=paths.timing("{exp}"),
+    params:
+        config=_train_params,
+        seed=P["seed"],
+    resources:
+        gpu=GPU,
+    log:
+        paths.log("train", "{exp}"),
+    wildcard_constraints:
+        exp="|".join(EXPERIMENTS),
+    shell:
+        "advrepro train {wildcards.exp} --profile {PROFILE} --quiet --log {log}"
+
+
+rule evaluate:
+    input:
+        data=lambda wc: paths.processed(EXPERIMENTS[wc.exp].dataset),
+        checkpoint=paths.checkpoint("{exp}"),
+    output:
+        metrics=paths.metrics("{exp}"),
+        examples=paths.examples("{exp}"),
+    params:
+        evaluation=lambda wc: P[EXPERIMENTS[wc.exp].dataset]["evaluation"],
+    resources:
+        gpu=GPU,
+    log:
+        paths.log("evaluate", "{exp}"),
+    wildcard_constraints:
+        exp="|".join(EXPERIMENTS),
+    shell:
+        "advrepro evaluate {wildcards.exp} --profile {PROFILE} --quiet --log {log}"

@@ -1,0 +1,65 @@
+# Report rules only read result files; each table and figure is produced by one rule.
+TABLES = {t.id: t for t in registry.TABLES}
+FIGURES = {f.id: f for f in registry.FIGURES}
+
+
+def _figure_inputs(wc):
+    fig = FIGURES[wc.id]
+    exps = registry.figure_experiments(P, fig)
+    if fig.kind == "example":
+        return [paths.examples(e.id) for e in exps]
+    if fig.kind == "epochs":
+        return [paths.history(e.id) for e in exps]
+    return [paths.metrics(e.id) for e in exps]
+
+
+rule table:
+    input:
+        metrics=lambda wc: [paths.metrics(e.id) for e in registry.table_experiments(P, TABLES[wc.id])],
+        thesis=paths.thesis_numbers("{id}"),
+    output:
+        paths.table("{id}"),
+    wildcard_constraints:
+        id="|".join(TABLES),
+    log:
+        paths.log("report", "table_{id}"),
+    shell:
+        "advrepro table {wildcards.id} --profile {PROFILE} --log {log}"
+
+
+rule figure:
+    input:
+        _figure_inputs,
+    output:
+        paths.figure("{id}"),
+    wildcard_constraints:
+        id="|".join(FIGURES),
+    log:
+        paths.log("report", "figure_{id}"),
+    shell:
+        "advrepro figure {wildcards.id} --profile {PROFILE} --log {log}"
+
+
+rule findings:
+    input:
+        [paths.metrics(e) for e in EXPERIMENTS],
+    output:
+        paths.FINDINGS,
+    log:
+        paths.log("report", "findings"),
+    shell:
+        "advrepro findings --profile {PROFILE} --log {log}"
+
+
+rule paper:
+    input:
+        "paper/main.tex",
+        paths.FINDINGS,
+        [paths.table(t) for t in TABLES],
+        [paths.figure(f) for f in FIGURES],
+    output:
+        paths.PAPER,
+    log:
+        paths.log("paper", "main"),
+    shell:
+        "advrepro paper --profile {PROFILE} --log {log}"
