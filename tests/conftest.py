@@ -23,7 +23,7 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
     m = p["mnist"]
     m["models"] = list(models)
     m["data"].update(n_train=200, n_test=60, image_size=8)
-    m["model"].update(layer=8, hidden=4, s4_layers=1, patch=2)
+    m["model"].update(layer=16, hidden=8, s4_layers=1, patch=2)
     m["train"].update(batch_size=50, epochs=2)
     m["robust"].update(K=2)
     m["robust_small_step"].update(K=2)

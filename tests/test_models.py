@@ -156,3 +156,15 @@ def test_parameter_counts_mnist_size():
         n = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes["params"]))
         print(f"{name}: {n} parameters")
         assert n > 0
+
+
+@pytest.mark.parametrize("L", [16, 200])  # the direct (Toeplitz) branch and the FFT branch
+def test_causal_convolution_matches_numpy(L):
+    from advrepro.models import DIRECT_CONV_MAX_L, causal_convolution
+
+    assert (L <= DIRECT_CONV_MAX_L) == (L == 16)
+    rng = np.random.default_rng(L)
+    u, K = rng.normal(size=(3, L)), rng.normal(size=L)
+    expected = np.stack([np.convolve(row, K)[:L] for row in u])
+    np.testing.assert_allclose(np.asarray(causal_convolution(jnp.asarray(u), jnp.asarray(K))), expected,
+                               rtol=1e-4, atol=1e-4)

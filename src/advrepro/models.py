@@ -85,12 +85,20 @@ def kernel_DPLR(Lambda, P, Q, B, C, step, L):
     return jnp.fft.ifft(at_roots, L).real
 
 
-def causal_convolution(u, K):
-    """y_k = sum_{j<=k} K_j u_{k-j} along the last axis of u (any leading batch axes), via FFT.
+DIRECT_CONV_MAX_L = 128  # below this, a Toeplitz matmul beats the FFT on the CPU (about 4x at L=49)
 
-    Zero-padding to 2L turns the FFT's circular convolution into a causal linear one."""
+
+def causal_convolution(u, K):
+    """y_k = sum_{j<=k} K_j u_{k-j} along the last axis of u (any leading batch axes).
+
+    Short sequences: one matmul with the lower-triangular Toeplitz matrix of K. Long ones: FFT,
+    zero-padded to 2L so that the FFT's circular convolution becomes a causal linear one."""
     L = u.shape[-1]
     assert K.shape[-1] == L, (K.shape, u.shape)
+    if L <= DIRECT_CONV_MAX_L:
+        lag = jnp.arange(L)[:, None] - jnp.arange(L)[None, :]
+        toeplitz = jnp.where(lag >= 0, K[jnp.clip(lag, 0)], 0.0)  # [out k, in j] = K_{k-j}
+        return u @ toeplitz.T
     y = jnp.fft.irfft(jnp.fft.rfft(u, 2 * L) * jnp.fft.rfft(K, 2 * L), 2 * L)
     return y[..., :L]
 
@@ -209,6 +217,37 @@ class FF(nn.Module):
         return nn.Dense(self.n_classes)(x)
 
 
+class LSTMCell(nn.RNNCellBase):
+    """LSTM cell with one fused gate matmul and the forget-gate bias initialised to 1
+    (Gers et al. 2000; Jozefowicz et al. 2015): the cell keeps its memory by default. With a zero
+    forget bias, Flax's cell learned the pixel-sequence task markedly slower in our runs."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, carry, x):
+        c, h = carry
+        f = self.features
+
+        def gate_bias(key, shape, dtype=jnp.float32):
+            return jnp.zeros(shape, dtype).at[f:2 * f].set(1.0)  # gate order: input, forget, cell, output
+
+        z = nn.Dense(4 * f, use_bias=False, name="input")(x) + nn.Dense(4 * f, bias_init=gate_bias, name="hidden")(h)
+        i, forget, g, o = jnp.split(z, 4, axis=-1)
+        c = nn.sigmoid(forget) * c + nn.sigmoid(i) * jnp.tanh(g)
+        h = nn.sigmoid(o) * jnp.tanh(c)
+        return (c, h), h
+
+    @nn.nowrap
+    def initialize_carry(self, rng, input_shape):
+        zeros = jnp.zeros(input_shape[:-1] + (self.features,))
+        return zeros, zeros
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
 class RNNClassifier(nn.Module):
     """Per-step Dense+ReLU encoder, GRU or LSTM over time, last output -> Dropout -> Dense."""
 
@@ -221,7 +260,7 @@ class RNNClassifier(nn.Module):
     @nn.compact
     def __call__(self, x, train=False):
         x = nn.relu(nn.Dense(self.layer)(x))
-        cell = {"gru": nn.GRUCell, "lstm": nn.OptimizedLSTMCell}[self.cell](features=self.hidden)
+        cell = {"gru": nn.GRUCell, "lstm": LSTMCell}[self.cell](features=self.hidden)
         h = nn.RNN(cell)(x)[:, -1]
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return nn.Dense(self.n_classes)(h)

@@ -1,0 +1,141 @@
+"""Training and evaluation end to end in-process and through the CLI, on tiny configurations."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from advrepro import checkpoint, paths
+from advrepro.data import Arrays
+from advrepro.experiments import SCENARIOS, Experiment
+from advrepro.io import read_json, write_npz
+
+from .conftest import ROOT, tiny_params
+
+
+def toy_digits(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable toy 'digits': class c lights up row band c (images in [-1, 1])."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    x = rng.uniform(-1, -0.7, (n, size, size, 1)).astype(np.float32)
+    rows = np.linspace(0, size - 1, 10).round().astype(int)
+    x[np.arange(n), rows[y]] = 0.9
+    return x, y
+
+
+@pytest.fixture
+def project(tmp_path, raw_params):
+    """A working directory with params.yaml (tiny) and data/processed/mnist.npz (toy digits)."""
+    p = tiny_params(raw_params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    size = p["mnist"]["data"]["image_size"]
+    xtr, ytr = toy_digits(p["mnist"]["data"]["n_train"], size, 0)
+    xte, yte = toy_digits(p["mnist"]["data"]["n_test"], size, 1)
+    write_npz(tmp_path / paths.processed("mnist"), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return tmp_path
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "advrepro.cli", *args, "--quiet"], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_train_and_evaluate_twice_give_byte_identical_results(project, tmp_path_factory):
+    """Determinism: the same configuration on the same machine gives the same bytes."""
+    exp = "mnist-ff-alg1-reg"
+    other = tmp_path_factory.mktemp("again")
+    shutil.copytree(project, other, dirs_exist_ok=True)
+    for where in (project, other):
+        for cmd in ("train", "evaluate"):
+            proc = run_cli(where, cmd, exp)
+            assert proc.returncode == 0, proc.stderr
+    for rel in (paths.metrics(exp), paths.history(exp), paths.checkpoint(exp), paths.examples(exp)):
+        assert digest(project / rel) == digest(other / rel), rel
+    metrics = read_json(project / paths.metrics(exp))
+    assert set(metrics["accuracy"]) == {"plain", "pgd_0.1", "pgd_0.3", "fgsm_0.1", "fgsm_0.3", "spatial"}
+    assert metrics["n_samples"] == 40
+    history = read_json(project / paths.history(exp))["epochs"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    timing = read_json(project / paths.timing(exp))
+    assert len(timing["epoch_seconds"]) == 2 and all(s > 0 for s in timing["epoch_seconds"])
+    assert (project / paths.log("train", exp)).exists() is False  # no --log given: nothing written
+
+
+def test_changing_the_seed_changes_the_results(project):
+    exp = "mnist-ff-plain"
+    assert run_cli(project, "train", exp).returncode == 0
+    first = digest(project / paths.checkpoint(exp))
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    p["seed"] = 1
+    (project / "params.yaml").write_text(yaml.safe_dump(p))
+    assert run_cli(project, "train", exp).returncode == 0
+    assert digest(project / paths.checkpoint(exp)) != first
+
+
+@pytest.mark.parametrize("model", ["ff", "gru", "lstm", "s4"])
+def test_every_model_learns_plain_and_robust(project, raw_params, model, monkeypatch):
+    """Each model, plainly and with Algorithm 1, fits the toy task better than chance."""
+    monkeypatch.chdir(project)
+    from advrepro import data, evaluate, train
+
+    p = tiny_params(raw_params, models=[model])
+    p["mnist"]["train"]["epochs"] = 3
+    p["mnist"]["train"]["lr"] = 0.01
+    arrays = data.load("mnist")
+    for scenario in ("plain", "alg1"):
+        exp = Experiment("mnist", model, SCENARIOS[scenario])
+        out = train.train(p, exp, arrays, progress=False)
+        assert out["history"][-1]["test_accuracy"] > 0.3, (scenario, out["history"])
+        m = evaluate.evaluate(p, exp, arrays, progress=False)
+        assert m["accuracy"]["pgd_0.3"] <= m["accuracy"]["plain"]
+        assert m["loss"]["pgd_0.3"] >= m["loss"]["plain"]
+
+
+def test_checkpoints_refuse_truncation_and_foreign_experiments(project, monkeypatch):
+    monkeypatch.chdir(project)
+    assert run_cli(project, "train", "mnist-ff-plain").returncode == 0
+    ckpt = project / paths.checkpoint("mnist-ff-plain")
+    header, _ = checkpoint.read_header(ckpt)
+    assert header["experiment"] == "mnist-ff-plain" and header["epoch"] == 2
+    assert b"pickle" not in ckpt.read_bytes()[:64]
+    # a checkpoint of another experiment
+    shutil.copy(ckpt, project / paths.checkpoint("mnist-ff-alg1"))
+    proc = run_cli(project, "evaluate", "mnist-ff-alg1")
+    assert proc.returncode == 2 and "checkpoint of 'mnist-ff-plain', expected 'mnist-ff-alg1'" in proc.stderr
+    # truncated
+    ckpt.write_bytes(ckpt.read_bytes()[:-10])
+    proc = run_cli(project, "evaluate", "mnist-ff-plain")
+    assert proc.returncode == 2 and "does not match its checksum" in proc.stderr
+    assert not (project / paths.metrics("mnist-ff-plain")).exists()
+    # not a checkpoint at all
+    ckpt.write_bytes(b"\x80\x04pickle?")
+    with pytest.raises(checkpoint.CheckpointError, match="bad magic"):
+        checkpoint.read_header(ckpt)
+
+
+def test_unknown_experiment_is_a_clear_error(project):
+    proc = run_cli(project, "train", "mnist-vit-plain")
+    assert proc.returncode == 2 and "unknown experiment 'mnist-vit-plain'" in proc.stderr
+
+
+def test_classifier_feeds_patches_in_raster_order():
+    from advrepro.train import to_sequence
+
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    np.testing.assert_array_equal(to_sequence(x, 1)[0, :, 0], np.arange(16))
+    seq = np.asarray(to_sequence(x, 2))
+    assert seq.shape == (1, 4, 4)
+    np.testing.assert_array_equal(seq[0, 0], [0, 1, 4, 5])
+    np.testing.assert_array_equal(seq[0, 3], [10, 11, 14, 15])
+
+
