@@ -2,6 +2,8 @@
 # The experiments come from the same registry as dvc.yaml (src/advrepro/experiments.py).
 #   snakemake --cores all --resources gpu=1          # the whole pipeline -> paper/main.pdf
 #   snakemake --cores all --config profile=thesis    # the thesis's own sizes (GPU)
+import sys
+
 from advrepro import experiments as registry, paths
 from advrepro.params import load_params
 
@@ -11,7 +13,8 @@ configfile: "params.yaml"
 P = load_params("params.yaml", config.get("profile"))
 PROFILE = P["profile"]
 GPU = 1 if P["device"] == "gpu" else 0   # thesis profile: training jobs queue for the GPU
-CLI = f"advrepro --profile {PROFILE}"
+# The interpreter running Snakemake runs the CLI too, so an un-activated venv works.
+CLI = f"{sys.executable} -m advrepro.cli"
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/experiments.smk"

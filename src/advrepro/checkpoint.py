@@ -11,13 +11,10 @@ from pathlib import Path
 
 from flax import serialization
 
+from .errors import CheckpointError
 from .io import write_bytes
 
 MAGIC = b"ADVREPRO-CHECKPOINT 1\n"
-
-
-class CheckpointError(RuntimeError):
-    pass
 
 
 def save(path: str | Path, state, *, experiment: str, epoch: int) -> None:
@@ -44,12 +41,14 @@ def read_header(path: str | Path) -> tuple[dict, bytes]:
     return header, body
 
 
-def load(path: str | Path, target, *, experiment: str):
-    """Restore `target`-shaped state; returns (state, header)."""
+def load(path: str | Path, target: dict, *, experiment: str):
+    """Restore the entries of `target` (e.g. {"params": ...}) from a checkpoint; returns (state, header).
+    Entries the target does not ask for (e.g. the optimizer state) are not needed to fit."""
     header, body = read_header(path)
     if header.get("experiment") != experiment:
         raise CheckpointError(f"{path}: checkpoint of {header.get('experiment')!r}, expected {experiment!r}")
     try:
-        return serialization.from_bytes(target, body), header
+        raw = serialization.msgpack_restore(body)
+        return serialization.from_state_dict(target, {k: raw[k] for k in target}), header
     except Exception as exc:  # msgpack / structure mismatch
         raise CheckpointError(f"{path}: checkpoint does not fit the model: {exc}") from None

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from . import paths
-from .params import ParamsError, load_params
+from .errors import AdvreproError
+from .params import load_params
 
 log = logging.getLogger("advrepro")
 
@@ -32,6 +33,7 @@ def _setup_logging(logfile: str | None) -> None:
         handlers.append(logging.FileHandler(logfile, mode="w"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("jax").setLevel(logging.WARNING)  # JAX logs its search for TPUs at INFO
 
 
 def _jax_ready(p: dict) -> None:
@@ -169,14 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.log)
-    from .checkpoint import CheckpointError
-    from .data.mnist import DataError
-    from .report.paper import ToolMissing
-
     try:
         p = load_params(args.params, args.profile)
         args.fn(p, args)
-    except (ParamsError, DataError, CheckpointError, KeyError, ToolMissing) as exc:
+    except (AdvreproError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2

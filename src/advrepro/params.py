@@ -13,9 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-
-class ParamsError(ValueError):
-    """A params.yaml problem, phrased as one line that names the key and value."""
+from .errors import ParamsError
 
 
 def _schema() -> dict:

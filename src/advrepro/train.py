@@ -22,6 +22,7 @@ from . import checkpoint, paths
 from .attacks import cross_entropy
 from .augment import augment_images
 from .data import Arrays
+from .errors import AdvreproError, ParamsError
 from .experiments import Experiment, robust_config
 from .io import write_json
 from .models import build_model, ssm_param_mask
@@ -30,8 +31,8 @@ from .robust import class_targeted_copies, robust_loss
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
-    pass
+class TrainingDiverged(AdvreproError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def to_sequence(x, patch: int = 1):
@@ -71,16 +72,20 @@ def init_params(clf: Classifier, seed: int, sample: np.ndarray):
 
 
 def optimizer(cfg: dict, params, steps: int) -> optax.GradientTransformation:
-    """AdamW; S4's state-space parameters get their own learning rate and no weight decay."""
+    """AdamW; S4's state-space parameters get their own learning rate and no weight decay.
+    Optional global-norm gradient clipping (grad_clip: null switches it off)."""
     def schedule(lr):
         return optax.cosine_decay_schedule(lr, steps) if cfg["schedule"] == "cosine" else optax.constant_schedule(lr)
 
     mask = ssm_param_mask(params)
     labels = jax.tree_util.tree_map(lambda is_ssm: "ssm" if is_ssm else "regular", mask)
-    return optax.multi_transform(
+    tx = optax.multi_transform(
         {"regular": optax.adamw(schedule(cfg["lr"]), weight_decay=cfg["weight_decay"]),
          "ssm": optax.adam(schedule(cfg["ssm_lr"]))},
         labels)
+    if cfg["grad_clip"] is not None:
+        tx = optax.chain(optax.clip_by_global_norm(cfg["grad_clip"]), tx)
+    return tx
 
 
 def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int):
@@ -113,15 +118,21 @@ def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classe
     return jax.jit(step)
 
 
-def evaluate_clean(clf: Classifier, params, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on clean data."""
-    fn = jax.jit(lambda p, xx, yy: (cross_entropy(clf.logits(p, xx), yy).sum(),
-                                    jnp.sum(jnp.argmax(clf.logits(p, xx), -1) == yy)))
-    loss = correct = 0.0
-    for i in range(0, len(y), batch_size):
-        l, c = fn(params, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
-        loss, correct = loss + float(l), correct + float(c)
-    return loss / len(y), correct / len(y)
+def clean_evaluator(clf: Classifier, batch_size: int):
+    """fn(params, x, y) -> (mean cross-entropy, accuracy) on clean data, jitted once per run."""
+    @jax.jit
+    def batch_sums(p, xx, yy):
+        logits = clf.logits(p, xx)
+        return cross_entropy(logits, yy).sum(), jnp.sum(jnp.argmax(logits, -1) == yy)
+
+    def evaluate(params, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        loss = correct = 0.0
+        for i in range(0, len(y), batch_size):
+            l, c = batch_sums(params, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
+            loss, correct = loss + float(l), correct + float(c)
+        return loss / len(y), correct / len(y)
+
+    return evaluate
 
 
 def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
@@ -131,7 +142,7 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     bs = cfg["batch_size"]
     n_batches = len(data.y_train) // bs
     if n_batches == 0:
-        raise ValueError(f"{exp.dataset}.train.batch_size={bs} exceeds the {len(data.y_train)} training samples")
+        raise ParamsError(f"{exp.dataset}.train.batch_size: bad value {bs}: exceeds the {len(data.y_train)} training samples")
     clf = classifier_for(params, exp, data.n_classes)
     p = init_params(clf, seed, data.x_train)
     tx = optimizer(cfg, p, n_batches * cfg["epochs"])
@@ -139,7 +150,7 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     step = make_train_step(clf, tx, params, exp, data.n_classes)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds = [], []
-    eval_bs = params[exp.dataset]["evaluation"]["batch_size"]
+    evaluate_clean = clean_evaluator(clf, params[exp.dataset]["evaluation"]["batch_size"])
     log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg["epochs"], n_batches, bs)
     for epoch in range(1, cfg["epochs"] + 1):
         start = time.perf_counter()
@@ -158,7 +169,7 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
         if not np.isfinite(train_loss):
             raise TrainingDiverged(f"{exp.id}: training loss became {train_loss} in epoch {epoch}; "
                                    f"the checkpoint of epoch {epoch - 1} is kept")
-        test_loss, test_acc = evaluate_clean(clf, state[0], data.x_test, data.y_test, eval_bs)
+        test_loss, test_acc = evaluate_clean(state[0], data.x_test, data.y_test)
         epoch_seconds.append(time.perf_counter() - start)
         history.append({"epoch": epoch, "train_loss": round(train_loss, 6),
                         "train_accuracy": round(float(jnp.mean(jnp.stack(accs))), 6),
@@ -179,8 +190,5 @@ def load_trained(params: dict, exp: Experiment, data: Arrays):
     """The classifier and the trained weights of an experiment's checkpoint."""
     clf = classifier_for(params, exp, data.n_classes)
     p = init_params(clf, params["seed"], data.x_train)
-    cfg = params[exp.dataset]["train"]
-    tx = optimizer(cfg, p, max(1, len(data.y_train) // cfg["batch_size"]) * cfg["epochs"])
-    state, _ = checkpoint.load(paths.checkpoint(exp.id), {"params": p, "opt_state": tx.init(p)},
-                               experiment=exp.id)
+    state, _ = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
     return clf, state["params"]

@@ -6,7 +6,7 @@ rule fetch:
     log:
         paths.log("data", "fetch-{dataset}"),
     shell:
-        "advrepro fetch {wildcards.dataset} --profile {PROFILE} --log {log}"
+        "{CLI} fetch {wildcards.dataset} --profile {PROFILE} --log {log}"
 
 
 rule prepare:
@@ -20,4 +20,4 @@ rule prepare:
     log:
         paths.log("data", "prepare-{dataset}"),
     shell:
-        "advrepro prepare {wildcards.dataset} --profile {PROFILE} --log {log}"
+        "{CLI} prepare {wildcards.dataset} --profile {PROFILE} --log {log}"

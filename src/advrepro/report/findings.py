@@ -50,6 +50,7 @@ def render(params: dict) -> str:
              f"\\newcommand{{\\mnisttrain}}{{{d['n_train']}}}",
              f"\\newcommand{{\\mnisttest}}{{{d['n_test']}}}",
              f"\\newcommand{{\\mnistsource}}{{{d['source']}}}",
+             f"\\newcommand{{\\trainepsilon}}{{{params['mnist']['robust']['epsilon']:g}}}",
              "\\newcommand{\\mnistfindings}{%",
              "\\begin{tabular}{p{0.62\\linewidth}lr}", "\\toprule",
              "Finding of the thesis (section 5.1) & Verdict & This run \\\\", "\\midrule"]

@@ -6,18 +6,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..errors import PaperError
 from ..io import atomic_path
 
 log = logging.getLogger(__name__)
 
 
-class ToolMissing(RuntimeError):
-    pass
-
-
 def build(paper_dir: Path, main: str = "main.tex") -> Path:
     if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
-        raise ToolMissing("latexmk/pdflatex not found: install them (Debian: apt-get install latexmk "
+        raise PaperError("latexmk/pdflatex not found: install them (Debian: apt-get install latexmk "
                           "texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended)")
     build_dir = paper_dir / ".build"
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={build_dir.name}", main]
@@ -25,7 +22,7 @@ def build(paper_dir: Path, main: str = "main.tex") -> Path:
     proc = subprocess.run(cmd, cwd=paper_dir, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-30:])
-        raise ToolMissing(f"{paper_dir / main}: LaTeX failed (see {build_dir}/main.log):\n{tail}")
+        raise PaperError(f"{paper_dir / main}: LaTeX failed (see {build_dir}/main.log):\n{tail}")
     target = paper_dir / Path(main).with_suffix(".pdf").name
     with atomic_path(target) as tmp:
         shutil.copyfile(build_dir / target.name, tmp)

@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 
 from .. import paths
-from ..data.mnist import DataError
+from ..errors import DataError
 from ..experiments import Experiment
 from ..io import read_json, read_npz
 

@@ -9,13 +9,15 @@ from . import results
 
 def profile_note(params: dict, dataset: str) -> str:
     d, t, r = params[dataset]["data"], params[dataset]["train"], params[dataset]["robust"]
-    ev = params[dataset]["evaluation"]
+    ev, patch = params[dataset]["evaluation"], params[dataset]["model"]["patch"]
     size = d["image_size"]
+    steps = (size // patch) ** 2
+    feeding = (f"fed pixel by pixel ({steps} steps)" if patch == 1 else
+               f"fed as a sequence of {steps} patches of {patch}$\\times${patch} pixels")
     return (f"Profile \\texttt{{{params['profile']}}}: {d['n_train']} training images "
-            f"({d['source']}), {size}$\\times${size} pixels fed as a sequence of {size * size} steps, "
-            f"{t['epochs']} epochs, batch {t['batch_size']}, Algorithm~1 with $K={r['K']}$, "
-            f"stepsize {r['stepsize']:g}, $\\epsilon={r['epsilon']:g}$; attacks on the first "
-            f"{ev['n_samples']} test images.")
+            f"({d['source']}), {size}$\\times${size} pixels {feeding}, "
+            f"{t['epochs']} epochs, batch {t['batch_size']}, Algorithm~1 with $\\epsilon={r['epsilon']:g}$, "
+            f"$K={r['K']}$, stepsize {r['stepsize']:g}; attacks on the first {ev['n_samples']} test images.")
 
 
 def render(params: dict, table_id: str) -> str:

