@@ -46,13 +46,15 @@ def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
     """Algorithm 1 / 2 loss from the attacked copies [B, C, ...] (computed beforehand, without
     gradient to the weights: Danskin's theorem), plus the clean logits of the batch.
 
-    train_logits_fn(params, x) gives training-mode logits (with dropout).
+    train_logits_fn(params, x) gives training-mode logits (with dropout). It is mapped over the copy
+    axis with one random key, so all copies of a sample see the same dropout mask: the maximum then
+    compares attacks on one network, not dropout draws (with independent masks the maximum rewarded
+    uniform outputs, and the LSTM collapsed to them).
     """
-    b, n_classes = copies.shape[:2]
-    both = jnp.concatenate([copies.reshape((b * n_classes,) + x.shape[1:]), x])
-    logits = train_logits_fn(params, both)
-    adv_logits, clean_logits = logits[: b * n_classes], logits[b * n_classes:]
-    ce = cross_entropy(adv_logits, jnp.repeat(y, n_classes)).reshape(b, n_classes)
+    clean_logits = train_logits_fn(params, x)
+    adv_logits = jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=1, out_axes=1)(copies)
+    n_classes = copies.shape[1]
+    ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_classes,)))
     ce = jnp.where(jnp.arange(n_classes)[None, :] == y[:, None], -jnp.inf, ce)
     if algorithm == "alg2":
         ce = jnp.concatenate([ce, cross_entropy(clean_logits, y)[:, None]], axis=1)

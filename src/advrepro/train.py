@@ -88,19 +88,28 @@ def optimizer(cfg: dict, params, steps: int) -> optax.GradientTransformation:
     return tx
 
 
-def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int):
+def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int, steps_per_epoch: int):
+    """Jitted step(state, x, y, key, step_index) -> (state, loss, accuracy)."""
     reg = params[exp.dataset]["regularization"]
     robust = robust_config(params, exp)
     regularize = exp.scenario.regularization != "none"
+    warmup_steps = round(robust["epsilon_warmup"] * steps_per_epoch) if robust else 0
 
-    def step(state, x, y, key):
+    def epsilon_at(step_index):
+        """Robust epsilon, ramped up linearly over the warm-up (the full epsilon from the start
+        drove the small offline models to the uniform prediction, a trivial min-max solution)."""
+        if warmup_steps == 0:
+            return robust["epsilon"]
+        return robust["epsilon"] * jnp.minimum(1.0, (step_index + 1) / warmup_steps)
+
+    def step(state, x, y, key, step_index):
         p, opt_state = state
         k_aug, k_drop = jax.random.split(key)
         if regularize:
             x = augment_images(k_aug, x, noise_std=reg["noise_std"], max_rotation=reg["max_rotation"],
                                max_scale=reg["max_scale"], crop=exp.scenario.regularization == "full")
         if robust:
-            copies = class_targeted_copies(clf.logits, p, x, y, n_classes, robust["epsilon"], robust["K"],
+            copies = class_targeted_copies(clf.logits, p, x, y, n_classes, epsilon_at(step_index), robust["K"],
                                            robust["stepsize"])
 
         def loss_fn(w):
@@ -147,7 +156,7 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     p = init_params(clf, seed, data.x_train)
     tx = optimizer(cfg, p, n_batches * cfg["epochs"])
     state = (p, tx.init(p))
-    step = make_train_step(clf, tx, params, exp, data.n_classes)
+    step = make_train_step(clf, tx, params, exp, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds = [], []
     evaluate_clean = clean_evaluator(clf, params[exp.dataset]["evaluation"]["batch_size"])
@@ -161,8 +170,10 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
                    leave=False, mininterval=2.0)
         for b in bar:
             idx = order[b * bs:(b + 1) * bs]
-            key = jax.random.fold_in(jax.random.fold_in(root, 2), (epoch - 1) * n_batches + b)
-            state, loss, acc = step(state, jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx]), key)
+            step_index = (epoch - 1) * n_batches + b
+            key = jax.random.fold_in(jax.random.fold_in(root, 2), step_index)
+            state, loss, acc = step(state, jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx]), key,
+                                    jnp.int32(step_index))
             losses.append(loss)
             accs.append(acc)
         train_loss = float(jnp.mean(jnp.stack(losses)))
