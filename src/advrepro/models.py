@@ -232,7 +232,9 @@ class LSTMCell(nn.RNNCellBase):
         def gate_bias(key, shape, dtype=jnp.float32):
             return jnp.zeros(shape, dtype).at[f:2 * f].set(1.0)  # gate order: input, forget, cell, output
 
-        z = nn.Dense(4 * f, use_bias=False, name="input")(x) + nn.Dense(4 * f, bias_init=gate_bias, name="hidden")(h)
+        # Orthogonal recurrent weights, as Flax's own cells use.
+        recurrent = nn.Dense(4 * f, bias_init=gate_bias, kernel_init=nn.initializers.orthogonal(), name="hidden")
+        z = nn.Dense(4 * f, use_bias=False, name="input")(x) + recurrent(h)
         i, forget, g, o = jnp.split(z, 4, axis=-1)
         c = nn.sigmoid(forget) * c + nn.sigmoid(i) * jnp.tanh(g)
         h = nn.sigmoid(o) * jnp.tanh(c)

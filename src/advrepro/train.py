@@ -71,11 +71,17 @@ def init_params(clf: Classifier, seed: int, sample: np.ndarray):
     return clf.model.init(key, to_sequence(jnp.asarray(sample[:1]), clf.patch), train=False)["params"]
 
 
-def optimizer(cfg: dict, params, steps: int) -> optax.GradientTransformation:
+def optimizer(cfg: dict, params, steps: int, steps_per_epoch: int = 1) -> optax.GradientTransformation:
     """AdamW; S4's state-space parameters get their own learning rate and no weight decay.
     Optional global-norm gradient clipping (grad_clip: null switches it off)."""
+    warmup = round(cfg["warmup_epochs"] * steps_per_epoch)
+
     def schedule(lr):
-        return optax.cosine_decay_schedule(lr, steps) if cfg["schedule"] == "cosine" else optax.constant_schedule(lr)
+        if cfg["schedule"] == "constant":
+            return optax.constant_schedule(lr)
+        if warmup == 0:
+            return optax.cosine_decay_schedule(lr, steps)
+        return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps)
 
     mask = ssm_param_mask(params)
     labels = jax.tree_util.tree_map(lambda is_ssm: "ssm" if is_ssm else "regular", mask)
@@ -154,7 +160,7 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
         raise ParamsError(f"{exp.dataset}.train.batch_size: bad value {bs}: exceeds the {len(data.y_train)} training samples")
     clf = classifier_for(params, exp, data.n_classes)
     p = init_params(clf, seed, data.x_train)
-    tx = optimizer(cfg, p, n_batches * cfg["epochs"])
+    tx = optimizer(cfg, p, n_batches * cfg["epochs"], n_batches)
     state = (p, tx.init(p))
     step = make_train_step(clf, tx, params, exp, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
