@@ -139,3 +139,12 @@ def test_classifier_feeds_patches_in_raster_order():
     np.testing.assert_array_equal(seq[0, 3], [10, 11, 14, 15])
 
 
+
+
+def test_evaluation_refuses_the_checkpoint_of_an_unfinished_run(project):
+    assert run_cli(project, "train", "mnist-ff-plain").returncode == 0
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    p["mnist"]["train"]["epochs"] = 5  # as if training had stopped after 2 of 5 epochs
+    (project / "params.yaml").write_text(yaml.safe_dump(p))
+    proc = run_cli(project, "evaluate", "mnist-ff-plain")
+    assert proc.returncode == 2 and "holds epoch 2 of 5" in proc.stderr

@@ -22,7 +22,7 @@ from . import checkpoint, paths
 from .attacks import cross_entropy
 from .augment import augment_images
 from .data import Arrays
-from .errors import AdvreproError, ParamsError
+from .errors import AdvreproError, CheckpointError, ParamsError
 from .experiments import Experiment, robust_config
 from .io import write_json
 from .models import build_model, ssm_param_mask
@@ -207,5 +207,9 @@ def load_trained(params: dict, exp: Experiment, data: Arrays):
     """The classifier and the trained weights of an experiment's checkpoint."""
     clf = classifier_for(params, exp, data.n_classes)
     p = init_params(clf, params["seed"], data.x_train)
-    state, _ = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
+    state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
+    epochs = params[exp.dataset]["train"]["epochs"]
+    if header["epoch"] != epochs:  # checkpoints are written every epoch: refuse an unfinished run
+        raise CheckpointError(f"{paths.checkpoint(exp.id)}: holds epoch {header['epoch']} of {epochs}; "
+                              f"training did not finish: run `advrepro train {exp.id}` again")
     return clf, state["params"]
