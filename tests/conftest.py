@@ -24,7 +24,7 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
     m["models"] = list(models)
     m["data"].update(n_train=200, n_test=60, image_size=8)
     m["model"].update(layer=16, hidden=8, s4_layers=1, patch=2)
-    m["train"].update(batch_size=50, epochs=2)
+    m["train"].update(batch_size=50, epochs=2, warmup_epochs=0)
     m["robust"].update(K=2)
     m["robust_small_step"].update(K=2)
     m["evaluation"].update(n_samples=40, batch_size=20, pgd_steps=3, spatial_rotations=[-10, 0, 10],

@@ -89,8 +89,7 @@ def test_every_model_learns_plain_and_robust(project, raw_params, model, monkeyp
     from advrepro import data, evaluate, train
 
     p = tiny_params(raw_params, models=[model])
-    p["mnist"]["train"]["epochs"] = 3
-    p["mnist"]["train"]["lr"] = 0.01
+    p["mnist"]["train"].update(epochs=4, batch_size=20, lr=0.02)
     arrays = data.load("mnist")
     for scenario in ("plain", "alg1"):
         exp = Experiment("mnist", model, SCENARIOS[scenario])

@@ -68,22 +68,23 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
             in_stats = True
             continue
         parts = line.split()
+        if in_stats and parts and parts[0] == "total":
+            break
         if in_stats and len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
-        elif in_stats and parts and parts[0] == "total":
-            break
     return counts
 
 
 def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     copy_project(tmp_path, raw_params)
-    out = run([str(BIN / "snakemake"), "-n", "--cores", "2", "--resources", "gpu=1", "--config", "profile=thesis"],
-              tmp_path).stdout
+    out = run([str(BIN / "snakemake"), "-n", "-p", "--cores", "2", "--resources", "gpu=1", "--config",
+               "profile=thesis"], tmp_path).stdout
     counts = _job_counts(out)
     n_exp = 4 * 7
     assert counts == {"all": 1, "evaluate": n_exp, "fetch": 1, "figure": len(FIGURES), "findings": 1, "paper": 1,
                       "prepare": 1, "table": len(TABLES), "train": n_exp}, counts
-    assert "--profile thesis" in out
+    assert "train mnist-s4-alg1 --profile thesis" in out
+    assert "gpu=1" in out  # thesis training jobs queue for the GPU
 
 
 @pytest.mark.slow
