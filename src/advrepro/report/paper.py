@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,9 @@ def build(paper_dir: Path, main: str = "main.tex") -> Path:
     build_dir = paper_dir / ".build"
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={build_dir.name}", main]
     log.info("%s (in %s)", " ".join(cmd), paper_dir)
-    proc = subprocess.run(cmd, cwd=paper_dir, capture_output=True, text=True)
+    # A fixed SOURCE_DATE_EPOCH makes pdfTeX's timestamps and document ID reproducible.
+    env = dict(os.environ, SOURCE_DATE_EPOCH="946684800", FORCE_SOURCE_DATE="1")
+    proc = subprocess.run(cmd, cwd=paper_dir, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join(proc.stdout.splitlines()[-30:])
         raise PaperError(f"{paper_dir / main}: LaTeX failed (see {build_dir}/main.log):\n{tail}")
