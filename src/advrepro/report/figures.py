@@ -102,7 +102,9 @@ def stepsize(params: dict, fig_spec) -> plt.Figure:
     grid = sns.catplot(df, kind="bar", x="attack", y="accuracy (%)", hue="setting", col="model",
                        col_wrap=2, height=2.4, aspect=1.5, palette="muted")
     grid.set(ylim=(0, 100))
-    grid.set_xticklabels(rotation=30, fontsize=7)
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
+    grid.figure.subplots_adjust(hspace=0.5)
     return grid.figure
 
 
