@@ -174,9 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         p = load_params(args.params, args.profile)
         args.fn(p, args)
-    except (AdvreproError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {msg}", file=sys.stderr)
+    except AdvreproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 

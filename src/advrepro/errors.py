@@ -17,5 +17,9 @@ class CheckpointError(AdvreproError):
     """A checkpoint is missing, truncated or belongs to another experiment."""
 
 
+class UsageError(AdvreproError):
+    """An unknown experiment, table or figure name on the command line."""
+
+
 class PaperError(AdvreproError):
     """LaTeX is missing or the paper does not compile."""

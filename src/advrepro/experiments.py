@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import UsageError
+
 DATASETS = ("mnist",)
 MODEL_LABELS = {"ff": "FF", "gru": "GRU", "lstm": "LSTM", "s4": "S4"}
 
@@ -131,21 +133,21 @@ def get_experiment(params: dict, exp_id: str) -> Experiment:
         if exp.id == exp_id:
             return exp
     known = ", ".join(e.id for e in all_experiments(params))
-    raise KeyError(f"unknown experiment {exp_id!r}; known: {known}")
+    raise UsageError(f"unknown experiment {exp_id!r}; known: {known}")
 
 
 def get_table(table_id: str) -> Table:
     for table in TABLES:
         if table.id == table_id:
             return table
-    raise KeyError(f"unknown table {table_id!r}; known: {', '.join(t.id for t in TABLES)}")
+    raise UsageError(f"unknown table {table_id!r}; known: {', '.join(t.id for t in TABLES)}")
 
 
 def get_figure(figure_id: str) -> Figure:
     for figure in FIGURES:
         if figure.id == figure_id:
             return figure
-    raise KeyError(f"unknown figure {figure_id!r}; known: {', '.join(f.id for f in FIGURES)}")
+    raise UsageError(f"unknown figure {figure_id!r}; known: {', '.join(f.id for f in FIGURES)}")
 
 
 def attack_columns(params: dict, table: Table) -> list[str]:
