@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-DATASETS = ("mnist",)
 MODEL_LABELS = {"ff": "FF", "gru": "GRU", "lstm": "LSTM", "s4": "S4"}
 
 
@@ -17,19 +16,18 @@ MODEL_LABELS = {"ff": "FF", "gru": "GRU", "lstm": "LSTM", "s4": "S4"}
 class Scenario:
     name: str            # suffix of the experiment id
     label: str           # row label, as the thesis writes it after the model name
-    algorithm: str       # plain | alg1 | alg2 (the actual one comes from params[robust_key])
     robust_key: str | None   # params key holding epsilon, K, stepsize
     regularization: str  # none | full | reduced
 
 
 SCENARIOS = {s.name: s for s in (
-    Scenario("plain", "", "plain", None, "none"),
-    Scenario("alg1", "robust", "robust", "robust", "none"),
-    Scenario("reg", "regul.", "plain", None, "full"),
-    Scenario("alg1-reg", "robust+reg.", "robust", "robust", "full"),
-    Scenario("reg-reduced", "regul.", "plain", None, "reduced"),
-    Scenario("alg1-reg-reduced", "robust+reg.", "robust", "robust", "reduced"),
-    Scenario("alg2-small-step", "robust", "robust", "robust_small_step", "none"),
+    Scenario("plain", "", None, "none"),
+    Scenario("alg1", "robust", "robust", "none"),
+    Scenario("reg", "regul.", None, "full"),
+    Scenario("alg1-reg", "robust+reg.", "robust", "full"),
+    Scenario("reg-reduced", "regul.", None, "reduced"),
+    Scenario("alg1-reg-reduced", "robust+reg.", "robust", "reduced"),
+    Scenario("alg2-small-step", "robust", "robust_small_step", "none"),
 )}
 
 
