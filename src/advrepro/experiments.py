@@ -114,6 +114,14 @@ def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
     return [Experiment(figure.dataset, m, SCENARIOS[s]) for m in chosen for s in figure.scenarios]
 
 
+def figure_inputs(params: dict, figure: Figure) -> list[str]:
+    """The result files a figure reads (one list for the Snakefile and dvc.yaml)."""
+    from . import paths
+
+    files = {"example": paths.examples, "epochs": paths.history}.get(figure.kind, paths.metrics)
+    return [files(e.id) for e in figure_experiments(params, figure)]
+
+
 def all_experiments(params: dict) -> list[Experiment]:
     """Every experiment a table or figure needs, in a stable order, without repeats."""
     seen: dict[str, Experiment] = {}
@@ -148,11 +156,11 @@ def get_figure(figure_id: str) -> Figure:
     raise UsageError(f"unknown figure {figure_id!r}; known: {', '.join(f.id for f in FIGURES)}")
 
 
-def attack_columns(params: dict, table: Table) -> list[str]:
+def attack_columns(params: dict, dataset: str, spatial: bool = True) -> list[str]:
     """Metric keys of a table's columns: Plain, PGD at each epsilon, FGSM at each epsilon, Spatial."""
-    eps = params[table.dataset]["evaluation"]["epsilons"]
+    eps = params[dataset]["evaluation"]["epsilons"]
     cols = ["plain"] + [f"pgd_{e:g}" for e in eps] + [f"fgsm_{e:g}" for e in eps]
-    return cols + (["spatial"] if table.spatial else [])
+    return cols + (["spatial"] if spatial else [])
 
 
 def column_label(key: str) -> str:

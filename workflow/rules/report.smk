@@ -3,16 +3,6 @@ TABLES = {t.id: t for t in registry.TABLES}
 FIGURES = {f.id: f for f in registry.FIGURES}
 
 
-def _figure_inputs(wc):
-    fig = FIGURES[wc.id]
-    exps = registry.figure_experiments(P, fig)
-    if fig.kind == "example":
-        return [paths.examples(e.id) for e in exps]
-    if fig.kind == "epochs":
-        return [paths.history(e.id) for e in exps]
-    return [paths.metrics(e.id) for e in exps]
-
-
 rule table:
     input:
         metrics=lambda wc: [paths.metrics(e.id) for e in registry.table_experiments(P, TABLES[wc.id])],
@@ -29,7 +19,7 @@ rule table:
 
 rule figure:
     input:
-        _figure_inputs,
+        lambda wc: registry.figure_inputs(P, FIGURES[wc.id]),
     output:
         paths.figure("{id}"),
     wildcard_constraints:

@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .. import paths  # noqa: E402
-from ..experiments import (MODEL_LABELS, Experiment, Table, attack_columns, column_label,  # noqa: E402
+from ..experiments import (MODEL_LABELS, Experiment, attack_columns, column_label,  # noqa: E402
                            figure_experiments, get_figure, robust_config)
 from ..io import atomic_path  # noqa: E402
 from . import results  # noqa: E402
@@ -53,11 +53,10 @@ def example(params: dict, fig_spec) -> plt.Figure:
 
 
 def _accuracy_frame(params: dict, exps: list[Experiment], label) -> pd.DataFrame:
-    table = Table("", exps[0].dataset, (), "")
     rows = []
     for exp in exps:
         acc = results.metrics(exp)["accuracy"]
-        for col in attack_columns(params, table):
+        for col in attack_columns(params, exp.dataset):
             rows.append({"model": MODEL_LABELS[exp.model], "setting": label(exp), "attack": column_label(col),
                          "accuracy (%)": 100 * acc[col]})
     return pd.DataFrame(rows)
