@@ -18,7 +18,7 @@ def raw_params() -> dict:
 
 
 def tiny_params(raw: dict, models=("ff",)) -> dict:
-    """The real params.yaml shrunk to seconds: a few hundred digits, one epoch, K=1."""
+    """The real params.yaml shrunk to seconds: a few hundred digits, 60 spoken digits, two epochs."""
     p = copy.deepcopy(raw)
     m = p["mnist"]
     m["models"] = list(models)
@@ -29,6 +29,17 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
     m["robust_small_step"].update(K=2)
     m["evaluation"].update(n_samples=40, batch_size=20, pgd_steps=3, spatial_rotations=[-10, 0, 10],
                            spatial_translations=[0, 1])
+    s = p["speech"]
+    s["data"]["corpus"].update(speakers=6, takes=1, accents=["en", "en-US"])
+    s["data"].update(test_fraction=0.34)
+    s["features"].update(raw_rate=1000, hop_length=1024, n_mels=16)
+    s["augment"].update(views=1)
+    s["raw"]["model"].update(layer=8, hidden=8, s4_layers=1, conv_channels=8, conv_kernel=50, conv_stride=50)
+    s["spectrogram"]["model"].update(layer=8, hidden=8, s4_layers=1)
+    for section in (s["raw"], s["spectrogram"]):
+        section["models"] = list(models)
+        section["train"].update(batch_size=10, epochs=2, warmup_epochs=0)
+        section["evaluation"].update(n_samples=20, batch_size=20, pgd_steps=3)
     return p
 
 

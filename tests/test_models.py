@@ -168,3 +168,22 @@ def test_causal_convolution_matches_numpy(L):
     expected = np.stack([np.convolve(row, K)[:L] for row in u])
     np.testing.assert_allclose(np.asarray(causal_convolution(jnp.asarray(u), jnp.asarray(K))), expected,
                                rtol=1e-4, atol=1e-4)
+
+
+def test_conv_frontend_frames_compute_flax_strided_convolution():
+    """The raw-audio front end writes a "VALID" strided 1D convolution as frames @ W (fast input
+    gradients on the CPU); it must equal flax's nn.Conv with the same weights."""
+    import flax.linen as nn
+
+    from advrepro.models import build_model, frames
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 1000, 2))
+    conv = nn.Conv(4, (250,), strides=(125,), padding="VALID")
+    w = conv.init(jax.random.PRNGKey(0), x)["params"]
+    ours = frames(x, 250, 125) @ w["kernel"].reshape(-1, 4) + w["bias"]
+    np.testing.assert_allclose(ours, conv.apply({"params": w}, x), atol=1e-5)
+    for name in ("ff", "gru", "lstm", "s4"):
+        model = build_model(name, n_classes=10, layer=8, hidden=8, s4_layers=1, conv=(8, 250, 125))
+        p = model.init(jax.random.PRNGKey(0), x[:, :, :1])["params"]
+        assert model.apply({"params": p}, x[:, :, :1]).shape == (3, 10)
+        assert p["conv"]["kernel"].shape == (250, 8)

@@ -37,6 +37,23 @@ def test_thesis_profile_has_the_thesis_hyperparameters():
     assert m["models"] == ["ff", "gru", "lstm", "s4"]
 
 
+def test_thesis_profile_has_the_speech_hyperparameters():
+    """Section 5.3: raw 64 / 128 / batch 16 / 16 epochs / K=10 / stepsize 0.05; spectrogram 120 / 196 /
+    batch 32 / 16 epochs / K=10 / 0.05; lr and weight decay 1e-3; n_fft 1024; 16 kHz; random 80/20 split."""
+    s = load_params(ROOT / "params.yaml", profile="thesis")["speech"]
+    assert (s["data"]["source"], s["data"]["split"], s["data"]["test_fraction"]) == ("torchaudio", "random", 0.2)
+    assert (s["data"]["sample_rate"], s["features"]["raw_rate"], s["features"]["n_fft"]) == (16000, 16000, 1024)
+    for section, (layer, hidden, batch) in (("raw", (64, 128, 16)), ("spectrogram", (120, 196, 32))):
+        c = s[section]
+        assert (c["model"]["layer"], c["model"]["hidden"], c["train"]["batch_size"]) == (layer, hidden, batch)
+        assert (c["train"]["epochs"], c["train"]["lr"], c["train"]["weight_decay"]) == (16, 1e-3, 1e-3)
+        assert (c["robust"]["algorithm"], c["robust"]["K"], c["robust"]["stepsize"]) == ("alg1", 10, 0.05)
+        assert c["models"] == ["ff", "gru", "lstm", "s4"]
+    assert (s["spectrogram"]["robust_alg2"]["algorithm"], s["spectrogram"]["robust_alg2"]["K"]) == ("alg2", 10)
+    assert s["raw"]["evaluation"]["epsilons"] == [0.1, 0.2]
+    assert s["spectrogram"]["evaluation"]["epsilons"] == [0.1, 0.3]
+
+
 def _mutate(raw, dotted, value):
     p = copy.deepcopy(raw)
     *parents, last = dotted.split(".")
@@ -58,6 +75,11 @@ def _mutate(raw, dotted, value):
     ("mnist.robust.stepsize", 0, "mnist.robust.stepsize"),
     ("mnist.train.batch_size", 0, "mnist.train.batch_size"),
     ("mnist.train.epochs", "ten", "mnist.train.epochs"),
+    ("speech.data.source", "youtube", "speech.data.source"),
+    ("speech.spectrogram.robust_alg2.K", 0, "speech.spectrogram.robust_alg2.K"),
+    ("speech.raw.model.conv_kernel", 200, "speech.raw.model.conv_kernel"),
+    ("speech.features.raw_rate", 48000, "speech.features.raw_rate"),
+    ("speech.data.test_fraction", 1.5, "speech.data.test_fraction"),
     ("mnist.train.lr", KeyError, "'lr' is missing"),
     ("mnist.train.learning_rate", 0.1, "unknown key ('learning_rate' was unexpected)"),
     ("profile", "gpu-cluster", "unknown profile 'gpu-cluster'"),

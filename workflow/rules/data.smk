@@ -1,23 +1,41 @@
 rule fetch:
     output:
-        directory(paths.raw_dir("{dataset}")),
+        directory(paths.raw_dir("{source}")),
     params:
-        source=lambda wc: P[wc.dataset]["data"]["source"],
-    log:
-        paths.log("data", "fetch-{dataset}"),
-    shell:
-        "{CLI} fetch {wildcards.dataset} --profile {PROFILE} --log {log}"
-
-
-rule prepare:
-    input:
-        paths.raw_dir("{dataset}"),
-    output:
-        paths.processed("{dataset}"),
-    params:
-        data=lambda wc: P[wc.dataset]["data"],
+        data=lambda wc: P[wc.source]["data"],
         seed=P["seed"],
     log:
-        paths.log("data", "prepare-{dataset}"),
+        paths.log("data", "fetch-{source}"),
+    wildcard_constraints:
+        source="|".join(registry.SOURCES),
     shell:
-        "{CLI} prepare {wildcards.dataset} --profile {PROFILE} --log {log}"
+        "{CLI} fetch {wildcards.source} --profile {PROFILE} --log {log}"
+
+
+# One prepare rule per source: a source's raw files give one processed file per representation.
+rule prepare_mnist:
+    input:
+        paths.raw_dir("mnist"),
+    output:
+        paths.processed("mnist"),
+    params:
+        data=[registry.lookup(P, k) for k in registry.data_keys(P, "mnist")],
+        seed=P["seed"],
+    log:
+        paths.log("data", "prepare-mnist"),
+    shell:
+        "{CLI} prepare mnist --profile {PROFILE} --log {log}"
+
+
+rule prepare_speech:
+    input:
+        paths.raw_dir("speech"),
+    output:
+        [paths.processed(d) for d in registry.source_datasets("speech")],
+    params:
+        data=[registry.lookup(P, k) for k in registry.data_keys(P, "speech")],
+        seed=P["seed"],
+    log:
+        paths.log("data", "prepare-speech"),
+    shell:
+        "{CLI} prepare speech --profile {PROFILE} --log {log}"

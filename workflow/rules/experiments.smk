@@ -2,8 +2,7 @@ EXPERIMENTS = {e.id: e for e in registry.all_experiments(P)}
 
 
 def _train_params(wc):
-    ds = EXPERIMENTS[wc.exp].dataset
-    return {k: P[ds][k] for k in ("data", "model", "train", "robust", "robust_small_step", "regularization")}
+    return {k: registry.lookup(P, k) for k in registry.train_keys(P, EXPERIMENTS[wc.exp].dataset)}
 
 
 rule train:
@@ -34,7 +33,7 @@ rule evaluate:
         metrics=paths.metrics("{exp}"),
         examples=paths.examples("{exp}"),
     params:
-        evaluation=lambda wc: P[EXPERIMENTS[wc.exp].dataset]["evaluation"],
+        evaluation=lambda wc: registry.config(P, EXPERIMENTS[wc.exp].dataset)["evaluation"],
     resources:
         gpu=GPU,
     log:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +11,21 @@ from .. import paths
 from ..io import read_npz
 from ..errors import DataError
 
-N_CLASSES = {"mnist": 10}
+N_CLASSES = {"mnist": 10, "speech-raw": 10, "speech-mel": 10, "speech-meldb": 10}
+# Optional pre-drawn augmented copies of the training inputs, [V, N, ...], by regularization kind
+# (audio: waveform augmentation, spectrogram masking; images are augmented on the fly).
+VIEW_ARRAYS = {"full": "x_train_views", "spectrogram": "x_train_spec_views"}
 
 
 @dataclass(frozen=True)
 class Arrays:
-    """Processed images [N, H, W, C] in [-1, 1] and integer labels."""
+    """Processed inputs in [-1, 1] (images [N, H, W, C], audio sequences [N, T, F]) and integer labels."""
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    views: dict[str, np.ndarray] = field(default_factory=dict)  # regularization kind -> [V, N, ...]
 
 
 def load(dataset: str, path: str | Path | None = None) -> Arrays:
@@ -37,12 +41,17 @@ def load(dataset: str, path: str | Path | None = None) -> Arrays:
     if missing:
         raise DataError(f"{path}: missing arrays {sorted(missing)}")
     n_classes = N_CLASSES[dataset]
+    ndim = 4 if dataset == "mnist" else 3
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 4 or len(x) != len(y):
+        if x.ndim != ndim or len(x) != len(y):
             raise DataError(f"{path}: x_{split} has shape {x.shape} for {len(y)} labels")
         if x.size and (x.min() < -1 or x.max() > 1):
             raise DataError(f"{path}: x_{split} leaves the [-1, 1] range")
         if y.size and (y.min() < 0 or y.max() >= n_classes):
             raise DataError(f"{path}: y_{split} has labels outside 0..{n_classes - 1}")
-    return Arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes)
+    views = {kind: arrays[name] for kind, name in VIEW_ARRAYS.items() if name in arrays}
+    for kind, v in views.items():
+        if v.shape[1:] != arrays["x_train"].shape:
+            raise DataError(f"{path}: {VIEW_ARRAYS[kind]} has shape {v.shape} for x_train {arrays['x_train'].shape}")
+    return Arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes, views)

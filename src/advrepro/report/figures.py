@@ -25,30 +25,78 @@ def _save(fig, figure_id: str) -> None:
     plt.close(fig)
 
 
-def _attack_key(params: dict, dataset: str, attack: str) -> str:
-    eps = params[dataset]["evaluation"]["example_epsilon"]
-    return attack if attack == "spatial" else f"{attack}_{eps:g}"
+def _scenario_label(exp: Experiment) -> str:
+    return exp.scenario.label or "plain"
 
 
-def example(params: dict, fig_spec) -> plt.Figure:
-    """Original / adversarial / difference for the first test image the attack fools."""
+def _example(params: dict, fig_spec, class_label: int | None = None):
+    """(experiment, examples, index): the example of `class_label` (the thesis shows the command
+    four), else the first one the figure's first attack fools."""
     (exp,) = figure_experiments(params, fig_spec)
     ex = results.examples(exp)
-    key = _attack_key(params, exp.dataset, fig_spec.attack)
-    fooled = np.flatnonzero(ex[f"{key}_pred"] != ex["y"])
-    i = int(fooled[0]) if len(fooled) else 0
-    original, adversarial = ex["x"][i, ..., 0], ex[f"{key}_x"][i, ..., 0]
+    if class_label is not None and class_label in ex["y"]:
+        return exp, ex, int(np.flatnonzero(ex["y"] == class_label)[0])
+    fooled = np.flatnonzero(ex[f"{fig_spec.attacks[0]}_pred"] != ex["y"])
+    return exp, ex, int(fooled[0]) if len(fooled) else 0
+
+
+def _attack_title(ex: dict, attack: str, i: int) -> str:
+    eps = "" if attack == "spatial" else f" $\\epsilon$={float(ex['epsilon']):g}"
+    return f"{attack.upper()}{eps} (predicted {ex[f'{attack}_pred'][i]})"
+
+
+def _three_panels(original, adversarial, title: str, image_kw: dict) -> plt.Figure:
+    """Original / adversarial / difference side by side."""
     diff = adversarial - original
     fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.7))
     lim = max(float(np.abs(diff).max()), 1e-6)
-    panels = [(original, "gray", (-1, 1), f"original (label {ex['y'][i]})"),
-              (adversarial, "gray", (-1, 1), f"{column_label(key)} (predicted {ex[f'{key}_pred'][i]})"),
+    panels = [(original, "gray", (-1, 1), "original"), (adversarial, "gray", (-1, 1), title),
               (diff, "RdBu_r", (-lim, lim), f"difference (max {lim:.2f})")]
-    for ax, (img, cmap, (lo, hi), title) in zip(axes, panels):
-        ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
-        ax.set_title(title, fontsize=9)
+    for ax, (img, cmap, (lo, hi), name) in zip(axes, panels):
+        ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, **image_kw)
+        ax.set_title(name, fontsize=9)
         ax.axis("off")
-    fig.suptitle(f"{exp.label} model", fontsize=10)
+    return fig
+
+
+def example(params: dict, fig_spec) -> plt.Figure:
+    """Original / adversarial / difference for the first test image the attack fools (Figures 5.2-5.4)."""
+    exp, ex, i = _example(params, fig_spec)
+    (attack,) = fig_spec.attacks
+    fig = _three_panels(ex["x"][i, ..., 0], ex[f"{attack}_x"][i, ..., 0], _attack_title(ex, attack, i), {})
+    fig.suptitle(f"{exp.label} model, label {ex['y'][i]}", fontsize=10)
+    return fig
+
+
+def spectrogram(params: dict, fig_spec) -> plt.Figure:
+    """The same for a spectrogram of the command four: Mel bins up, time to the right (Figures 5.17, 5.18)."""
+    exp, ex, i = _example(params, fig_spec, class_label=4)
+    (attack,) = fig_spec.attacks
+    fig = _three_panels(ex["x"][i].T, ex[f"{attack}_x"][i].T, _attack_title(ex, attack, i),
+                        {"origin": "lower", "aspect": "auto", "interpolation": "nearest"})
+    fig.suptitle(f"{exp.label} model, command {ex['y'][i]}", fontsize=10)
+    return fig
+
+
+WAVEFORM_SECTION = 200  # samples shown: the thesis plots a short section, where single samples are visible
+
+
+def waveform(params: dict, fig_spec) -> plt.Figure:
+    """A section of the raw waveform of the command four, original and attacked (Figures 5.15, 5.16):
+    the section around the loudest sample."""
+    exp, ex, i = _example(params, fig_spec, class_label=4)
+    x = ex["x"][i, :, 0]
+    centre = int(np.argmax(np.abs(x)))
+    lo = max(0, min(len(x) - WAVEFORM_SECTION, centre - WAVEFORM_SECTION // 2))
+    t = np.arange(lo, lo + WAVEFORM_SECTION)
+    fig, ax = plt.subplots(figsize=(7.5, 3.0))
+    ax.plot(t, x[t], color="black", lw=1.2, label="original")
+    for attack, colour in zip(fig_spec.attacks, ("tab:orange", "tab:blue")):
+        ax.plot(t, ex[f"{attack}_x"][i, t, 0], color=colour, lw=0.9, alpha=0.85, label=_attack_title(ex, attack, i))
+    ax.set_xlabel("sample")
+    ax.set_ylabel("amplitude (scaled)")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"{exp.label} model, command {ex['y'][i]}", fontsize=10)
     return fig
 
 
@@ -63,43 +111,68 @@ def _accuracy_frame(params: dict, exps: list[Experiment], label) -> pd.DataFrame
 
 
 def bars(params: dict, fig_spec) -> plt.Figure:
-    """Accuracy per attack, one bar per model (thesis Figures 5.6, 5.7)."""
-    df = _accuracy_frame(params, figure_experiments(params, fig_spec), lambda e: e.scenario.name)
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
-    sns.barplot(df, x="attack", y="accuracy (%)", hue="model", ax=ax, palette="deep")
-    ax.set_ylim(0, 100)
-    ax.legend(ncol=4, fontsize=8, loc="upper right")
-    return fig
+    """Accuracy per attack, one bar per model (thesis Figures 5.6, 5.7), one panel per scenario (A.3)."""
+    df = _accuracy_frame(params, figure_experiments(params, fig_spec), _scenario_label)
+    if len(fig_spec.scenarios) == 1:
+        fig, ax = plt.subplots(figsize=(7.5, 3.2))
+        sns.barplot(df, x="attack", y="accuracy (%)", hue="model", ax=ax, palette="deep")
+        ax.set_ylim(0, 100)
+        ax.legend(ncol=4, fontsize=8, loc="upper right")
+        return fig
+    grid = sns.catplot(df, kind="bar", x="attack", y="accuracy (%)", hue="model", col="setting", col_wrap=2,
+                       height=2.4, aspect=1.5, palette="deep")
+    grid.set(ylim=(0, 100))
+    grid.set_titles("{col_name}")
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
+    grid.figure.subplots_adjust(hspace=0.5)
+    return grid.figure
 
 
 def epochs(params: dict, fig_spec) -> plt.Figure:
-    """Test accuracy and training loss per epoch, one line per model (thesis Figures 5.8, 5.9)."""
+    """Test accuracy and training loss per epoch (thesis Figures 5.8, 5.9, 5.19, A.4, A.5): one line per
+    model, or per scenario when there are several; several of both give one column per model."""
     rows = []
     for exp in figure_experiments(params, fig_spec):
         for h in results.history(exp):
-            rows.append({"model": MODEL_LABELS[exp.model], "epoch": h["epoch"],
+            rows.append({"model": MODEL_LABELS[exp.model], "setting": _scenario_label(exp), "epoch": h["epoch"],
                          "test accuracy (%)": 100 * h["test_accuracy"], "training loss": h["train_loss"]})
     df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0))
-    sns.lineplot(df, x="epoch", y="test accuracy (%)", hue="model", marker="o", ax=axes[0], palette="deep")
-    sns.lineplot(df, x="epoch", y="training loss", hue="model", marker="o", ax=axes[1], palette="deep",
-                 legend=False)
-    for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    models = list(dict.fromkeys(df["model"]))
+    hue = "setting" if len(fig_spec.scenarios) > 1 else "model"
+    if hue == "setting" and len(models) > 1:  # rows: accuracy, loss; one column per model
+        fig, axes = plt.subplots(2, len(models), figsize=(7.5, 4.6), squeeze=False)
+        columns = [(df[df["model"] == m], axes[0, c], axes[1, c], m) for c, m in enumerate(models)]
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.0), squeeze=False)
+        columns = [(df, axes[0, 0], axes[0, 1], models[0] if hue == "setting" else None)]
+    for c, (part, acc_ax, loss_ax, title) in enumerate(columns):
+        sns.lineplot(part, x="epoch", y="test accuracy (%)", hue=hue, marker="o", ax=acc_ax, palette="deep",
+                     legend=c == 0)
+        sns.lineplot(part, x="epoch", y="training loss", hue=hue, marker="o", ax=loss_ax, palette="deep",
+                     legend=False)
+        if title:
+            acc_ax.set_title(title, fontsize=9)
+        for ax in (acc_ax, loss_ax):
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    if len(columns) > 1:
+        columns[0][1].legend(fontsize=6)
     fig.tight_layout()
     return fig
 
 
-def stepsize(params: dict, fig_spec) -> plt.Figure:
-    """Robust training with two (algorithm, K, stepsize) settings side by side (thesis Figure A.1)."""
+def settings(params: dict, fig_spec) -> plt.Figure:
+    """Robust training with two (algorithm, K, stepsize) settings side by side (thesis Figures A.1, 5.20)."""
     def label(exp):
         r = robust_config(params, exp)
         return f"{r['algorithm'].upper()}, K={r['K']}, step {r['stepsize']:g}"
 
     exps = figure_experiments(params, fig_spec)
     df = _accuracy_frame(params, exps, label)
+    n_models = len(set(df["model"]))
     grid = sns.catplot(df, kind="bar", x="attack", y="accuracy (%)", hue="setting", col="model",
-                       col_wrap=2, height=2.4, aspect=1.5, palette="muted")
+                       col_wrap=min(2, n_models), height=2.4 if n_models > 1 else 3.0, aspect=1.5,
+                       palette="muted")
     grid.set(ylim=(0, 100))
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", labelrotation=30, labelsize=7, labelbottom=True)
@@ -107,7 +180,8 @@ def stepsize(params: dict, fig_spec) -> plt.Figure:
     return grid.figure
 
 
-KINDS = {"example": example, "bars": bars, "epochs": epochs, "stepsize": stepsize}
+KINDS = {"example": example, "waveform": waveform, "spectrogram": spectrogram, "bars": bars, "epochs": epochs,
+         "settings": settings}
 
 
 def write_figure(params: dict, figure_id: str) -> None:

@@ -2,12 +2,42 @@
 from __future__ import annotations
 
 from .. import paths
-from ..experiments import attack_columns, column_label, get_table, table_experiments
+from ..experiments import DATASETS, SCENARIOS, attack_columns, column_label, config, get_table, table_experiments
 from ..io import write_text
 from . import results
 
 
-def profile_note(params: dict, dataset: str) -> str:
+def _robust_note(params: dict, table) -> str:
+    cfg = config(params, table.dataset)
+    parts = []
+    for key in dict.fromkeys(s.robust_key for s in map(SCENARIOS.get, table.scenarios) if s.robust_key):
+        r = cfg[key]
+        parts.append(f"Algorithm~{r['algorithm'][-1]} with $\\epsilon={r['epsilon']:g}$, $K={r['K']}$, "
+                     f"stepsize {r['stepsize']:g}")
+    return "; ".join(parts)
+
+
+def _audio_note(params: dict, table) -> str:
+    sp, cfg = params["speech"], config(params, table.dataset)
+    d, f, t, ev = sp["data"], sp["features"], cfg["train"], cfg["evaluation"]
+    kind = DATASETS[table.dataset].kind
+    if kind == "waveform":
+        m = cfg["model"]
+        rep = (f"waveform at {f['raw_rate']}\\,Hz through a 1D convolution ({m['conv_channels']} channels, "
+               f"kernel {m['conv_kernel']}, stride {m['conv_stride']})")
+    else:
+        frames = 1 + d["sample_rate"] // f["hop_length"]
+        rep = f"{frames} frames of {f['n_mels']} Mel bins (n\\_fft {f['n_fft']}, hop {f['hop_length']})"
+    source = "clips synthesized with eSpeak NG" if d["source"] == "espeak" else "Speech Commands clips"
+    return (f"Profile \\texttt{{{params['profile']}}}: {source}, {d['split']} split, {rep}, {t['epochs']} epochs, "
+            f"batch {t['batch_size']}, {_robust_note(params, table)}; attacks on the first {ev['n_samples']} "
+            "test clips.")
+
+
+def profile_note(params: dict, table) -> str:
+    if DATASETS[table.dataset].kind != "image":
+        return _audio_note(params, table)
+    dataset = table.dataset
     d, t, r = params[dataset]["data"], params[dataset]["train"], params[dataset]["robust"]
     ev, patch = params[dataset]["evaluation"], params[dataset]["model"]["patch"]
     size = d["image_size"]
@@ -46,7 +76,7 @@ def render(params: dict, table_id: str) -> str:
     lines += [
         "\\bottomrule", "\\end{tabular}",
         f"\\caption{{{table.caption} This run, with the thesis's number in grey. "
-        f"{profile_note(params, table.dataset)}}}",
+        f"{profile_note(params, table)}}}",
         f"\\label{{tab:{table_id}}}", "\\end{table}", "",
     ]
     return "\n".join(lines)
