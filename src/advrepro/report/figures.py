@@ -64,7 +64,7 @@ def example(params: dict, fig_spec) -> plt.Figure:
     exp, ex, i = _example(params, fig_spec)
     (attack,) = fig_spec.attacks
     fig = _three_panels(ex["x"][i, ..., 0], ex[f"{attack}_x"][i, ..., 0], _attack_title(ex, attack, i), {})
-    fig.suptitle(f"{exp.label} model, label {ex['y'][i]}", fontsize=10)
+    fig.suptitle(f"{exp.label} model, label {ex['y'][i]}", fontsize=10, y=1.06)
     return fig
 
 
@@ -74,7 +74,7 @@ def spectrogram(params: dict, fig_spec) -> plt.Figure:
     (attack,) = fig_spec.attacks
     fig = _three_panels(ex["x"][i].T, ex[f"{attack}_x"][i].T, _attack_title(ex, attack, i),
                         {"origin": "lower", "aspect": "auto", "interpolation": "nearest"})
-    fig.suptitle(f"{exp.label} model, command {ex['y'][i]}", fontsize=10)
+    fig.suptitle(f"{exp.label} model, command {ex['y'][i]}", fontsize=10, y=1.06)
     return fig
 
 
