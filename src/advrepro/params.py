@@ -80,8 +80,8 @@ def _check_consistency(values: dict, where: str) -> None:
     if conv["conv_kernel"] % conv["conv_stride"]:
         raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {conv['conv_kernel']}: must be a "
                           f"multiple of speech.raw.model.conv_stride = {conv['conv_stride']}")
-    if speech["raw"]["model"]["conv_kernel"] > raw_rate:
-        raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {speech['raw']['model']['conv_kernel']}: "
+    if conv["conv_kernel"] > raw_rate:
+        raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {conv['conv_kernel']}: "
                           f"longer than the {raw_rate} samples of a clip")
 
 

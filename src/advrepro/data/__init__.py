@@ -41,7 +41,9 @@ def load(dataset: str, path: str | Path | None = None) -> Arrays:
     if missing:
         raise DataError(f"{path}: missing arrays {sorted(missing)}")
     n_classes = N_CLASSES[dataset]
-    ndim = 4 if dataset == "mnist" else 3
+    from ..experiments import DATASETS
+
+    ndim = 4 if DATASETS[dataset].kind == "image" else 3  # images [N, H, W, C]; audio sequences [N, T, F]
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != ndim or len(x) != len(y):

@@ -97,7 +97,14 @@ def _speech_macros(params: dict) -> list[str]:
             f"\\newcommand{{\\speechrawrate}}{{{f['raw_rate']}}}",
             f"\\newcommand{{\\speechmels}}{{{f['n_mels']}}}",
             f"\\newcommand{{\\speechframes}}{{{1 + d['sample_rate'] // f['hop_length']}}}",
-            f"\\newcommand{{\\speechepsilon}}{{{sp['spectrogram']['robust']['epsilon']:g}}}"]
+            f"\\newcommand{{\\speechepsilon}}{{{sp['spectrogram']['robust']['epsilon']:g}}}",
+            f"\\newcommand{{\\speechramp}}{{{sp['spectrogram']['robust']['epsilon_warmup']:g}}}",
+            f"\\newcommand{{\\speechK}}{{{sp['spectrogram']['robust']['K']}}}",
+            f"\\newcommand{{\\speechstep}}{{{sp['spectrogram']['robust']['stepsize']:g}}}",
+            f"\\newcommand{{\\speechhop}}{{{f['hop_length']}}}",
+            f"\\newcommand{{\\speechviews}}{{{sp['augment']['views']}}}",
+            f"\\newcommand{{\\speechepochsraw}}{{{sp['raw']['train']['epochs']}}}",
+            f"\\newcommand{{\\speechepochsspec}}{{{sp['spectrogram']['train']['epochs']}}}"]
 
 
 def render(params: dict) -> str:
