@@ -122,6 +122,19 @@ def test_checkpoints_refuse_truncation_and_foreign_experiments(project, monkeypa
         checkpoint.read_header(ckpt)
 
 
+def test_checkpoint_with_wrong_shapes_is_refused(tmp_path):
+    import jax
+
+    good = {"params": {"Dense_0": {"kernel": np.zeros((4, 3), np.float32), "bias": np.zeros(3, np.float32)}}}
+    ckpt = tmp_path / "c.ckpt"
+    checkpoint.save(ckpt, good, experiment="e", epoch=1)
+    state, header = checkpoint.load(ckpt, jax.eval_shape(lambda: good), experiment="e")
+    assert header["epoch"] == 1 and state["params"]["Dense_0"]["kernel"].shape == (4, 3)
+    wider = {"params": {"Dense_0": {"kernel": np.zeros((4, 5), np.float32), "bias": np.zeros(5, np.float32)}}}
+    with pytest.raises(checkpoint.CheckpointError, match=r"does not fit the model: .*bias.* float32\[3\], the model needs float32\[5\]"):
+        checkpoint.load(ckpt, jax.eval_shape(lambda: wider), experiment="e")
+
+
 def test_unknown_experiment_is_a_clear_error(project):
     proc = run_cli(project, "train", "mnist-vit-plain")
     assert proc.returncode == 2 and "unknown experiment 'mnist-vit-plain'" in proc.stderr

@@ -9,6 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import jax
 from flax import serialization
 
 from .errors import CheckpointError
@@ -49,6 +50,13 @@ def load(path: str | Path, target: dict, *, experiment: str):
         raise CheckpointError(f"{path}: checkpoint of {header.get('experiment')!r}, expected {experiment!r}")
     try:
         raw = serialization.msgpack_restore(body)
-        return serialization.from_state_dict(target, {k: raw[k] for k in target}), header
+        state = serialization.from_state_dict(target, {k: raw[k] for k in target})
     except Exception as exc:  # msgpack / structure mismatch
         raise CheckpointError(f"{path}: checkpoint does not fit the model: {exc}") from None
+    # The target may be arrays or shapes only (jax.eval_shape): either way every leaf must fit.
+    got, want = jax.tree_util.tree_leaves_with_path(state), jax.tree_util.tree_leaves(target)
+    for (where, leaf), ref in zip(got, want):
+        if tuple(leaf.shape) != tuple(ref.shape) or leaf.dtype != ref.dtype:
+            raise CheckpointError(f"{path}: checkpoint does not fit the model: {jax.tree_util.keystr(where)} has "
+                                  f"{leaf.dtype}{list(leaf.shape)}, the model needs {ref.dtype}{list(ref.shape)}")
+    return state, header

@@ -94,7 +94,7 @@ def cmd_evaluate(p: dict, args) -> None:
     _jax_ready(p)
     from . import data, evaluate
 
-    evaluate.evaluate(p, exp, data.load(exp.dataset), progress=not args.quiet)
+    evaluate.evaluate(p, exp, data.load(exp.dataset, views=False), progress=not args.quiet)
 
 
 def cmd_table(p: dict, args) -> None:

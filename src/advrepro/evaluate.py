@@ -22,19 +22,26 @@ from .train import load_trained
 log = logging.getLogger(__name__)
 
 
-def attack_suite(clf, ev: dict, image: bool):
-    """{metric key: jitted fn(params, x, y) -> adversarial x}; epsilon is traced, so one compile per attack."""
-    pgd = jax.jit(lambda p, x, y, eps: attacks.pgd(clf.logits, p, x, y, eps, ev["pgd_steps"], ev["pgd_stepsize"]))
-    fgsm = jax.jit(lambda p, x, y, eps: attacks.fgsm(clf.logits, p, x, y, eps))
-    suite = {"plain": lambda p, x, y: x}
-    for e in ev["epsilons"]:
-        suite[f"pgd_{e:g}"] = lambda p, x, y, e=e: pgd(p, x, y, jnp.float32(e))
-    for e in ev["epsilons"]:
-        suite[f"fgsm_{e:g}"] = lambda p, x, y, e=e: fgsm(p, x, y, jnp.float32(e))
+def compiled_attacks(clf, ev: dict, image: bool) -> dict:
+    """{attack: jitted fn(params, x, y, eps) -> adversarial x}; epsilon is traced, so each attack
+    compiles once per batch shape and serves every epsilon, the metrics and the examples alike."""
+    out = {"pgd": jax.jit(lambda p, x, y, eps: attacks.pgd(clf.logits, p, x, y, eps, ev["pgd_steps"],
+                                                            ev["pgd_stepsize"])),
+           "fgsm": jax.jit(lambda p, x, y, eps: attacks.fgsm(clf.logits, p, x, y, eps))}
     if image:
         grid = attacks.spatial_grid(ev["spatial_rotations"], ev["spatial_translations"])
-        spatial = jax.jit(lambda p, x, y: attacks.spatial(clf.logits, p, x, y, grid))
-        suite["spatial"] = spatial
+        out["spatial"] = jax.jit(lambda p, x, y, eps: attacks.spatial(clf.logits, p, x, y, grid))
+    return out
+
+
+def attack_suite(compiled: dict, ev: dict) -> dict:
+    """{metric key: fn(params, x, y) -> adversarial x}, in the metrics files' order."""
+    suite = {"plain": lambda p, x, y: x}
+    for name in ("pgd", "fgsm"):
+        for e in ev["epsilons"]:
+            suite[f"{name}_{e:g}"] = lambda p, x, y, f=compiled[name], e=e: f(p, x, y, jnp.float32(e))
+    if "spatial" in compiled:
+        suite["spatial"] = lambda p, x, y, f=compiled["spatial"]: f(p, x, y, jnp.float32(0))
     return suite
 
 
@@ -44,21 +51,22 @@ def example_indices(y: np.ndarray) -> np.ndarray:
     return first[np.argsort(classes)]
 
 
-def examples(clf, weights, ev: dict, data: Arrays, image: bool) -> dict:
-    """Original and adversarial example inputs and predictions at `example_epsilon`."""
+def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: int) -> dict:
+    """Original and adversarial example inputs and predictions at `example_epsilon`.
+
+    The examples are padded to the evaluation batch shape so they run through the attacks
+    already compiled for the metrics (attacks act per sample, so padding changes nothing)."""
     idx = example_indices(data.y_test)
-    x, y = jnp.asarray(data.x_test[idx]), jnp.asarray(data.y_test[idx])
+    k = len(idx)
+    pad = np.arange(max(batch, k)) % k
+    x, y = jnp.asarray(data.x_test[idx][pad]), jnp.asarray(data.y_test[idx][pad])
     eps = jnp.float32(ev["example_epsilon"])
-    adversarial = {"pgd": attacks.pgd(clf.logits, weights, x, y, eps, ev["pgd_steps"], ev["pgd_stepsize"]),
-                   "fgsm": attacks.fgsm(clf.logits, weights, x, y, eps)}
-    if image:
-        grid = attacks.spatial_grid(ev["spatial_rotations"], ev["spatial_translations"])
-        adversarial["spatial"] = attacks.spatial(clf.logits, weights, x, y, grid)
-    out = {"x": np.asarray(x), "y": np.asarray(y), "index": idx, "epsilon": np.float32(ev["example_epsilon"]),
-           "pred": np.asarray(jnp.argmax(clf.logits(weights, x), -1))}
-    for name, x_adv in adversarial.items():
-        out[f"{name}_x"] = np.asarray(x_adv)
-        out[f"{name}_pred"] = np.asarray(jnp.argmax(clf.logits(weights, x_adv), -1))
+    out = {"x": np.asarray(x[:k]), "y": np.asarray(y[:k]), "index": idx, "epsilon": np.float32(ev["example_epsilon"]),
+           "pred": np.asarray(predict(weights, x)[:k])}
+    for name, attack in compiled.items():
+        x_adv = attack(weights, x, y, eps)
+        out[f"{name}_x"] = np.asarray(x_adv[:k])
+        out[f"{name}_pred"] = np.asarray(predict(weights, x_adv)[:k])
     return out
 
 
@@ -70,7 +78,8 @@ def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = Tr
     x_all, y_all = data.x_test[:n], data.y_test[:n]
     bs = ev["batch_size"]
     score = jax.jit(lambda p, x, y: (attacks.cross_entropy(clf.logits(p, x), y), jnp.argmax(clf.logits(p, x), -1)))
-    suite = attack_suite(clf, ev, image=image)
+    compiled = compiled_attacks(clf, ev, image=image)
+    suite = attack_suite(compiled, ev)
     accuracy, loss = {}, {}
     batches = range(0, n, bs)
     with tqdm(total=len(suite) * len(batches), desc=f"evaluate {exp.id}", disable=not progress,
@@ -90,5 +99,6 @@ def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = Tr
     metrics = {"experiment": exp.id, "dataset": exp.dataset, "model": exp.model, "scenario": exp.scenario.name,
                "n_samples": n, "accuracy": accuracy, "loss": loss}
     write_json(paths.metrics(exp.id), metrics)
-    write_npz(paths.examples(exp.id), **examples(clf, weights, ev, data, image))
+    predict = lambda p, x: score(p, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
+    write_npz(paths.examples(exp.id), **examples(compiled, predict, weights, ev, data, min(bs, n)))
     return metrics

@@ -60,6 +60,7 @@ def write_npz(path: str | Path, **arrays) -> None:
                 zf.writestr(info, buf.getbuffer(), compresslevel=1)
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """All arrays of an npz file except those named in `skip` (never unpickled)."""
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        return {k: data[k] for k in data.files if k not in skip}

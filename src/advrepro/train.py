@@ -229,7 +229,8 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
 def load_trained(params: dict, exp: Experiment, data: Arrays):
     """The classifier and the trained weights of an experiment's checkpoint."""
     clf = classifier_for(params, exp, data.n_classes)
-    p = init_params(clf, params["seed"], data.x_train)
+    # Only the parameters' structure and shapes are needed: trace the initializer, do not run it.
+    p = jax.eval_shape(lambda: init_params(clf, params["seed"], data.x_train))
     state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
     epochs = config(params, exp.dataset)["train"]["epochs"]
     if header["epoch"] != epochs:  # checkpoints are written every epoch: refuse an unfinished run

@@ -28,13 +28,14 @@ class Arrays:
     views: dict[str, np.ndarray] = field(default_factory=dict)  # regularization kind -> [V, N, ...]
 
 
-def load(dataset: str, path: str | Path | None = None) -> Arrays:
-    """Load a processed dataset, refusing a truncated or inconsistent file with its name."""
+def load(dataset: str, path: str | Path | None = None, *, views: bool = True) -> Arrays:
+    """Load a processed dataset, refusing a truncated or inconsistent file with its name.
+    `views=False` skips the augmented training copies (evaluation does not need them)."""
     path = Path(path or paths.processed(dataset))
     if not path.exists():
         raise DataError(f"{path}: not found; run `advrepro prepare {dataset}` first")
     try:
-        arrays = read_npz(path)
+        arrays = read_npz(path, skip=() if views else tuple(VIEW_ARRAYS.values()))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: corrupt or truncated array file ({exc})") from None
     missing = {"x_train", "y_train", "x_test", "y_test"} - set(arrays)
