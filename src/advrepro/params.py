@@ -71,18 +71,24 @@ def _check_consistency(values: dict, where: str) -> None:
     if size % patch:
         raise ParamsError(f"{where}: mnist.model.patch: bad value {patch}: must divide "
                           f"mnist.data.image_size = {size}")
-    speech = values["speech"]
-    rate, raw_rate = speech["data"]["sample_rate"], speech["features"]["raw_rate"]
+    for name in ("speech", "urban"):
+        _check_audio(values, name, where)
+
+
+def _check_audio(values: dict, name: str, where: str) -> None:
+    section = values[name]
+    rate, raw_rate = section["data"]["sample_rate"], section["features"]["raw_rate"]
     if raw_rate > rate:
-        raise ParamsError(f"{where}: speech.features.raw_rate: bad value {raw_rate}: exceeds "
-                          f"speech.data.sample_rate = {rate}")
-    conv = speech["raw"]["model"]
+        raise ParamsError(f"{where}: {name}.features.raw_rate: bad value {raw_rate}: exceeds "
+                          f"{name}.data.sample_rate = {rate}")
+    samples = round(section["data"].get("duration", 1.0) * raw_rate)  # speech clips last one second
+    conv = section["raw"]["model"]
     if conv["conv_kernel"] % conv["conv_stride"]:
-        raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {conv['conv_kernel']}: must be a "
-                          f"multiple of speech.raw.model.conv_stride = {conv['conv_stride']}")
-    if conv["conv_kernel"] > raw_rate:
-        raise ParamsError(f"{where}: speech.raw.model.conv_kernel: bad value {conv['conv_kernel']}: "
-                          f"longer than the {raw_rate} samples of a clip")
+        raise ParamsError(f"{where}: {name}.raw.model.conv_kernel: bad value {conv['conv_kernel']}: must be a "
+                          f"multiple of {name}.raw.model.conv_stride = {conv['conv_stride']}")
+    if conv["conv_kernel"] > samples:
+        raise ParamsError(f"{where}: {name}.raw.model.conv_kernel: bad value {conv['conv_kernel']}: "
+                          f"longer than the {samples} samples of a clip")
 
 
 def resolve(raw: dict, profile: str | None = None) -> dict:

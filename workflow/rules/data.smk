@@ -27,15 +27,17 @@ rule prepare_mnist:
         "{CLI} prepare mnist --profile {PROFILE} --log {log}"
 
 
-rule prepare_speech:
+rule prepare_audio:
     input:
-        paths.raw_dir("speech"),
+        paths.raw_dir("{source}"),
     output:
-        [paths.processed(d) for d in registry.source_datasets("speech")],
+        [paths.processed(f"{{source}}-{kind}") for kind in ("raw", "mel", "meldb")],
     params:
-        data=[registry.lookup(P, k) for k in registry.data_keys(P, "speech")],
+        data=lambda wc: [registry.lookup(P, k) for k in registry.data_keys(P, wc.source)],
         seed=P["seed"],
     log:
-        paths.log("data", "prepare-speech"),
+        paths.log("data", "prepare-{source}"),
+    wildcard_constraints:
+        source="speech|urban",
     shell:
-        "{CLI} prepare speech --profile {PROFILE} --log {log}"
+        "{CLI} prepare {wildcards.source} --profile {PROFILE} --log {log}"

@@ -11,7 +11,8 @@ from .. import paths
 from ..io import read_npz
 from ..errors import DataError
 
-N_CLASSES = {"mnist": 10, "speech-raw": 10, "speech-mel": 10, "speech-meldb": 10}
+N_CLASSES = {"mnist": 10, "speech-raw": 10, "speech-mel": 10, "speech-meldb": 10,
+             "urban-raw": 2, "urban-mel": 2, "urban-meldb": 2}  # UrbanSound8K: dangerous vs benign
 # Optional pre-drawn augmented copies of the training inputs, [V, N, ...], by regularization kind
 # (audio: waveform augmentation, spectrogram masking; images are augmented on the fly).
 VIEW_ARRAYS = {"full": "x_train_views", "spectrogram": "x_train_spec_views"}
@@ -26,6 +27,7 @@ class Arrays:
     y_test: np.ndarray
     n_classes: int
     views: dict[str, np.ndarray] = field(default_factory=dict)  # regularization kind -> [V, N, ...]
+    fine_test: np.ndarray | None = None  # the finer classes behind y_test, if any (UrbanSound8K's ten)
 
 
 def load(dataset: str, path: str | Path | None = None, *, views: bool = True) -> Arrays:
@@ -57,4 +59,7 @@ def load(dataset: str, path: str | Path | None = None, *, views: bool = True) ->
     for kind, v in views.items():
         if v.shape[1:] != arrays["x_train"].shape:
             raise DataError(f"{path}: {VIEW_ARRAYS[kind]} has shape {v.shape} for x_train {arrays['x_train'].shape}")
-    return Arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes, views)
+    fine = arrays.get("class_test")
+    if fine is not None and fine.shape != arrays["y_test"].shape:
+        raise DataError(f"{path}: class_test has shape {fine.shape} for {len(arrays['y_test'])} labels")
+    return Arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes, views, fine)

@@ -29,15 +29,26 @@ def _scenario_label(exp: Experiment) -> str:
     return exp.scenario.label or "plain"
 
 
-def _example(params: dict, fig_spec, class_label: int | None = None):
-    """(experiment, examples, index): the example of `class_label` (the thesis shows the command
-    four), else the first one the figure's first attack fools."""
+def _example(params: dict, fig_spec):
+    """(experiment, examples, index): the example of the figure's class (the thesis shows the command
+    four; UrbanSound8K's examples are one per fine class), else the first one the figure's first
+    attack fools."""
     (exp,) = figure_experiments(params, fig_spec)
     ex = results.examples(exp)
-    if class_label is not None and class_label in ex["y"]:
-        return exp, ex, int(np.flatnonzero(ex["y"] == class_label)[0])
+    classes = ex.get("fine", ex["y"])
+    if fig_spec.example_class is not None and fig_spec.example_class in classes:
+        return exp, ex, int(np.flatnonzero(classes == fig_spec.example_class)[0])
     fooled = np.flatnonzero(ex[f"{fig_spec.attacks[0]}_pred"] != ex["y"])
     return exp, ex, int(fooled[0]) if len(fooled) else 0
+
+
+def _subject(ex: dict, i: int) -> str:
+    """What the example is: a class name and its binary label (UrbanSound8K), else the label."""
+    if "fine" in ex:
+        from ..data.urbansound import CLASSES
+
+        return f"{CLASSES[ex['fine'][i]].replace('_', ' ')} (label {ex['y'][i]})"
+    return f"label {ex['y'][i]}"
 
 
 def _attack_title(ex: dict, attack: str, i: int) -> str:
@@ -64,31 +75,30 @@ def example(params: dict, fig_spec) -> plt.Figure:
     exp, ex, i = _example(params, fig_spec)
     (attack,) = fig_spec.attacks
     fig = _three_panels(ex["x"][i, ..., 0], ex[f"{attack}_x"][i, ..., 0], _attack_title(ex, attack, i), {})
-    fig.suptitle(f"{exp.label} model, label {ex['y'][i]}", fontsize=10, y=1.06)
+    fig.suptitle(f"{exp.label} model, {_subject(ex, i)}", fontsize=10, y=1.06)
     return fig
 
 
 def spectrogram(params: dict, fig_spec) -> plt.Figure:
     """The same for a spectrogram of the command four: Mel bins up, time to the right (Figures 5.17, 5.18)."""
-    exp, ex, i = _example(params, fig_spec, class_label=4)
+    exp, ex, i = _example(params, fig_spec)
     (attack,) = fig_spec.attacks
     fig = _three_panels(ex["x"][i].T, ex[f"{attack}_x"][i].T, _attack_title(ex, attack, i),
                         {"origin": "lower", "aspect": "auto", "interpolation": "nearest"})
-    fig.suptitle(f"{exp.label} model, command {ex['y'][i]}", fontsize=10, y=1.06)
+    fig.suptitle(f"{exp.label} model, {_subject(ex, i)}", fontsize=10, y=1.06)
     return fig
 
 
-WAVEFORM_SECTION = 200  # samples shown: the thesis plots a short section, where single samples are visible
-
-
 def waveform(params: dict, fig_spec) -> plt.Figure:
-    """A section of the raw waveform of the command four, original and attacked (Figures 5.15, 5.16):
-    the section around the loudest sample."""
-    exp, ex, i = _example(params, fig_spec, class_label=4)
+    """A section of the raw waveform of the example, original and attacked (Figures 5.15, 5.16,
+    5.21-5.24): `zoom` samples around the loudest one (the thesis plots short sections, where single
+    samples are visible)."""
+    exp, ex, i = _example(params, fig_spec)
     x = ex["x"][i, :, 0]
+    section = min(fig_spec.zoom, len(x))
     centre = int(np.argmax(np.abs(x)))
-    lo = max(0, min(len(x) - WAVEFORM_SECTION, centre - WAVEFORM_SECTION // 2))
-    t = np.arange(lo, lo + WAVEFORM_SECTION)
+    lo = max(0, min(len(x) - section, centre - section // 2))
+    t = np.arange(lo, lo + section)
     fig, ax = plt.subplots(figsize=(7.5, 3.0))
     ax.plot(t, x[t], color="black", lw=1.2, label="original")
     for attack, colour in zip(fig_spec.attacks, ("tab:orange", "tab:blue")):
@@ -96,7 +106,7 @@ def waveform(params: dict, fig_spec) -> plt.Figure:
     ax.set_xlabel("sample")
     ax.set_ylabel("amplitude (scaled)")
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(f"{exp.label} model, command {ex['y'][i]}", fontsize=10)
+    ax.set_title(f"{exp.label} model, {_subject(ex, i)}", fontsize=10)
     return fig
 
 
