@@ -198,3 +198,27 @@ def test_audio_regularization_trains_on_the_views_it_names(tmp_path, raw_params,
     bare = Arrays(xtr, ytr, xte, yte, 10)
     with pytest.raises(train_mod.AdvreproError, match="prepare speech"):
         train_mod.train(p, Experiment("speech-meldb", "gru", SCENARIOS["specaug"]), bare, progress=False)
+
+
+def test_frame_norm_goes_only_in_front_of_the_named_representations(raw_params):
+    """frame_norm: [mel] normalizes every frame of the linear Mel spectrogram (and nothing else), so a
+    near-constant min-max-scaled input becomes a unit-variance one per frame."""
+    import jax
+    import jax.numpy as jnp
+
+    from advrepro.train import classifier_for, init_params
+
+    p = tiny_params(raw_params)
+    p["speech"]["spectrogram"]["model"]["frame_norm"] = ["mel"]
+    x = np.full((2, 5, 16), -1.0, np.float32)
+    x[:, :, 3] += 0.01  # the shape of a quiet spectrogram after min-max scaling
+    for dataset, expected in (("speech-mel", True), ("speech-meldb", False)):
+        clf = classifier_for(p, Experiment(dataset, "ff", SCENARIOS["plain"]), 10)
+        params = init_params(clf, 0, x)
+        assert ("frame_norm" in params) is expected, dataset
+    clf = classifier_for(p, Experiment("speech-mel", "ff", SCENARIOS["plain"]), 10)
+    params = init_params(clf, 0, x)
+    normed = jax.nn.standardize(jnp.asarray(x), axis=-1, epsilon=1e-6)
+    assert float(jnp.abs(normed).max()) > 3  # the 0.01 bump becomes the largest feature
+    logits = clf.logits(params, x)
+    assert logits.shape == (2, 10) and np.isfinite(np.asarray(logits)).all()

@@ -67,8 +67,11 @@ def classifier_for(params: dict, exp: Experiment, n_classes: int) -> Classifier:
     dropout = cfg["regularization"]["dropout"] if exp.scenario.regularization != "none" else 0.0
     m = cfg["model"]
     conv = (m["conv_channels"], m["conv_kernel"], m["conv_stride"]) if "conv_kernel" in m else None
+    # frame_norm names the representations (dataset name suffixes: mel, meldb) that get a FrameNorm.
+    frame_norm = exp.dataset.rsplit("-", 1)[-1] in m.get("frame_norm", ())
     return Classifier(build_model(exp.model, n_classes=n_classes, layer=m["layer"], hidden=m["hidden"],
-                                  dropout=dropout, s4_layers=m["s4_layers"], conv=conv), patch=m.get("patch"))
+                                  dropout=dropout, s4_layers=m["s4_layers"], conv=conv, frame_norm=frame_norm),
+                      patch=m.get("patch"))
 
 
 def init_params(clf: Classifier, seed: int, sample: np.ndarray):
