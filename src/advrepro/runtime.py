@@ -23,7 +23,9 @@ def configure(device: str = "auto", cache_dir: str = ".cache/jax") -> None:
         os.environ["JAX_PLATFORMS"] = "cpu"
     if cache_dir:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(cache_dir))
-        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+        # Every executable, however quick to compile: the short offline jobs start a fresh process each
+        # and would otherwise recompile the small functions (the attacks, the test pass) every time.
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def report_device(device: str) -> str:

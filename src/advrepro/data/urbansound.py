@@ -302,18 +302,27 @@ def synthesize_slice(recording: dict, k: int, corpus: dict, seed: int) -> tuple[
     return np.clip(x, -1.0, 1.0), row
 
 
+def _synthesize_and_write(task: tuple) -> dict:
+    """One slice, written to its WAV; returns its CSV row (a worker of _fetch_synthetic)."""
+    root, recording, k, corpus, seed = task
+    x, row = synthesize_slice(recording, k, corpus, seed)
+    wavio.write_wav(root / clip_path(row), x, recording["rate"], sample_width=recording["width"])
+    return row
+
+
 def _fetch_synthetic(data_cfg: dict, root: Path, seed: int) -> None:
+    """Every slice on its own seeded streams, so the worker processes (one per CPU) may take them in
+    any order: the files and the CSV (in plan order) are the same bytes."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     corpus = data_cfg["corpus"]
-    recordings = draw_recordings(corpus, seed)
-    rows = []
-    plan = [(r, k) for r in recordings for k in range(r["slices"])]
-    for recording, k in tqdm(plan, desc="synthesize", unit="clip", mininterval=2):
-        x, row = synthesize_slice(recording, k, corpus, seed)
-        wavio.write_wav(root / "audio" / f"fold{row['fold']}" / row["slice_file_name"], x, recording["rate"],
-                        sample_width=recording["width"])
-        rows.append(row)
+    tasks = [(root, r, k, corpus, seed) for r in draw_recordings(corpus, seed) for k in range(r["slices"])]
+    workers = max(1, min(len(os.sched_getaffinity(0)), 8))
+    with ProcessPoolExecutor(workers) as pool:
+        rows = list(tqdm(pool.map(_synthesize_and_write, tasks, chunksize=8), total=len(tasks),
+                         desc="synthesize", unit="clip", mininterval=2))
     write_manifest(root / METADATA, rows)
 
 
