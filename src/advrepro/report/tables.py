@@ -28,9 +28,9 @@ def _split_note(d: dict) -> str:
     return f"{d['split']} split"
 
 
-def _audio_note(params: dict, table) -> str:
+def _audio_note(params: dict, table, n: int) -> str:
     sp, cfg = params[DATASETS[table.dataset].source], config(params, table.dataset)
-    d, f, t, ev = sp["data"], sp["features"], cfg["train"], cfg["evaluation"]
+    d, f, t = sp["data"], sp["features"], cfg["train"]
     kind = DATASETS[table.dataset].kind
     if kind == "waveform":
         m = cfg["model"]
@@ -41,16 +41,17 @@ def _audio_note(params: dict, table) -> str:
         rep = f"{frames} frames of {f['n_mels']} Mel bins (n\\_fft {f['n_fft']}, hop {f['hop_length']})"
     return (f"Profile \\texttt{{{params['profile']}}}: {SOURCE_NOTES[d['source']]}, {_split_note(d)}, {rep}, "
             f"{t['epochs']} epochs, "
-            f"batch {t['batch_size']}, {_robust_note(params, table)}; attacks on the first {ev['n_samples']} "
-            "test clips.")
+            f"batch {t['batch_size']}, {_robust_note(params, table)}; attacks on the first {n} test clips.")
 
 
-def profile_note(params: dict, table) -> str:
+def profile_note(params: dict, table, n: int) -> str:
+    """The profile's sizes for a caption; `n` = the number of attacked test inputs (from the metrics:
+    the test split may hold fewer than evaluation.n_samples)."""
     if DATASETS[table.dataset].kind != "image":
-        return _audio_note(params, table)
+        return _audio_note(params, table, n)
     dataset = table.dataset
     d, t, r = params[dataset]["data"], params[dataset]["train"], params[dataset]["robust"]
-    ev, patch = params[dataset]["evaluation"], params[dataset]["model"]["patch"]
+    patch = params[dataset]["model"]["patch"]
     size = d["image_size"]
     steps = (size // patch) ** 2
     feeding = (f"fed pixel by pixel ({steps} steps)" if patch == 1 else
@@ -58,7 +59,7 @@ def profile_note(params: dict, table) -> str:
     return (f"Profile \\texttt{{{params['profile']}}}: {d['n_train']} training images "
             f"({d['source']}), {size}$\\times${size} pixels {feeding}, "
             f"{t['epochs']} epochs, batch {t['batch_size']}, Algorithm~1 with $\\epsilon={r['epsilon']:g}$, "
-            f"$K={r['K']}$, stepsize {r['stepsize']:g}; attacks on the first {ev['n_samples']} test images.")
+            f"$K={r['K']}$, stepsize {r['stepsize']:g}; attacks on the first {n} test images.")
 
 
 def render(params: dict, table_id: str) -> str:
@@ -72,6 +73,7 @@ def render(params: dict, table_id: str) -> str:
         "Model & " + " & ".join(column_label(c) for c in cols) + " \\\\", "\\midrule",
     ]
     previous_model = None
+    n_attacked = min(results.metrics(e)["n_samples"] for e in table_experiments(params, table))
     for exp in table_experiments(params, table):
         if previous_model is not None and exp.model != previous_model:
             lines.append("\\addlinespace")
@@ -89,7 +91,7 @@ def render(params: dict, table_id: str) -> str:
     lines += [
         "\\bottomrule", "\\end{tabular}",
         f"\\caption{{{table.caption} This run, with the thesis's number in grey. "
-        f"{profile_note(params, table)}}}",
+        f"{profile_note(params, table, n_attacked)}}}",
         f"\\label{{tab:{table_id}}}", "\\end{table}", "",
     ]
     return "\n".join(lines)
