@@ -28,7 +28,7 @@ test: system-deps venv
 	$(BIN)/python -m pytest
 
 paper: venv
-	$(BIN)/snakemake --cores $(CORES) --allowed-rules table figure findings paper --printshellcmds paper/main.pdf
+	$(BIN)/snakemake --cores $(CORES) --allowed-rules table figure findings timing paper --printshellcmds paper/main.pdf
 
 dvc-yaml: venv
 	$(BIN)/advrepro dvc-yaml

@@ -30,6 +30,13 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
     m["robust_small_step"].update(K=2)
     m["evaluation"].update(n_samples=40, batch_size=20, pgd_steps=3, spatial_rotations=[-10, 0, 10],
                            spatial_translations=[0, 1])
+    g = p["gtsrb"]
+    g["models"] = [x for x in models if x in ("ff", "s4")] or ["ff"]
+    g["data"].update(train_per_class=4, test_per_class=1, render_size=24, image_size=8)
+    g["model"].update(layer=16, hidden=8, s4_layers=1, patch=4)
+    g["train"].update(batch_size=43, epochs=2, warmup_epochs=0)
+    g["evaluation"].update(n_samples=43, batch_size=43, pgd_steps=3, spatial_rotations=[-10, 0, 10],
+                           spatial_translations=[0, 1])
     s = p["speech"]
     s["data"]["corpus"].update(speakers=6, takes=1, accents=["en", "en-US"])
     s["data"].update(test_fraction=0.34)

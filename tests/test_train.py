@@ -16,7 +16,7 @@ from advrepro.data import Arrays
 from advrepro.experiments import SCENARIOS, Experiment
 from advrepro.io import read_json, write_npz
 
-from .conftest import ROOT, tiny_params
+from .conftest import tiny_params
 
 
 def toy_digits(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from advrepro.data import urbansound, wavio
+from advrepro.data import urbansound
 from advrepro.errors import DataError
 from advrepro.io import read_npz
 

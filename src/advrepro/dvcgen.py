@@ -30,11 +30,12 @@ def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
     return stage
 
 
-SOURCE_CODE = {"mnist": ["data/mnist.py"],
+SOURCE_CODE = {"mnist": ["data/mnist.py"], "gtsrb": ["data/gtsrb.py"],
                "speech": ["data/speech.py", "data/espeak.py", "data/audio.py", "data/wavio.py"],
                "urban": ["data/urbansound.py", "data/audio.py", "data/wavio.py"]}
 # What a fetch depends on: MNIST downloads a fixed file; the audio corpora are synthesized from the seed.
 FETCH_PARAMS = {"mnist": ["profile", "profiles", "mnist.data.source"],
+                "gtsrb": ["profile", "profiles", "seed", "gtsrb.data"],
                 "speech": ["profile", "profiles", "seed", "speech.data"],
                 "urban": ["profile", "profiles", "seed", "urban.data"]}
 
@@ -64,6 +65,8 @@ def stages(params: dict) -> dict:
             outs=[paths.examples(exp.id)], metrics=[{paths.metrics(exp.id): {"cache": False}}])
 
     def report_params(dataset: str) -> list[str]:
+        if dataset not in DATASETS:  # a figure over all experiments reads only their result files
+            return ["profile", "profiles"]
         return ["profile", "profiles"] + train_keys(params, dataset) + [f"{DATASETS[dataset].section}.evaluation"]
 
     for table in TABLES:
@@ -79,10 +82,14 @@ def stages(params: dict) -> dict:
     all_keys = list(dict.fromkeys(k for d in DATASETS for k in report_params(d)))
     out["findings"] = _stage(
         "advrepro findings", deps=[paths.metrics(e.id) for e in all_experiments(params)]
-        + [f"{CODE}/report/findings.py"], params=all_keys, outs=[{paths.FINDINGS: {"cache": False}}])
+        + [paths.timing(e.id) for e in all_experiments(params)]
+        + [f"{CODE}/report/findings.py", f"{CODE}/report/claims.py", f"{CODE}/report/timing.py"], params=all_keys, outs=[{paths.FINDINGS: {"cache": False}}])
+    out["timing"] = _stage(
+        "advrepro timing", deps=[paths.timing(e.id) for e in all_experiments(params)]
+        + [f"{CODE}/report/timing.py"], params=["profile", "profiles"], outs=[{paths.TIMING: {"cache": False}}])
     out["paper"] = _stage(
         f"advrepro paper --log {paths.log('paper', 'main')}",
-        deps=["paper/main.tex", paths.FINDINGS] + [paths.table(t.id) for t in TABLES]
+        deps=["paper/main.tex", paths.FINDINGS, paths.TIMING] + [paths.table(t.id) for t in TABLES]
         + [paths.figure(f.id) for f in FIGURES], outs=[{paths.PAPER: {"cache": False}}])
     return out
 

@@ -24,6 +24,7 @@ class Dataset:
 
 DATASETS = {d.name: d for d in (
     Dataset("mnist", "mnist", "mnist", "image", "MNIST"),
+    Dataset("gtsrb", "gtsrb", "gtsrb", "image", "GTSRB"),
     Dataset("speech-raw", "speech", "speech.raw", "waveform", "Speech Commands, raw waveform"),
     Dataset("speech-meldb", "speech", "speech.spectrogram", "spectrogram",
             "Speech Commands, Mel spectrogram + AmplitudeToDB"),
@@ -33,7 +34,7 @@ DATASETS = {d.name: d for d in (
     Dataset("urban-meldb", "urban", "urban.spectrogram", "spectrogram",
             "UrbanSound8K, Mel spectrogram + AmplitudeToDB"),
 )}
-SOURCES = ("mnist", "speech", "urban")  # fetch + prepare units, in pipeline order
+SOURCES = ("mnist", "gtsrb", "speech", "urban")  # fetch + prepare units, in pipeline order
 
 
 def source_datasets(source: str) -> list[str]:
@@ -117,10 +118,13 @@ class Table:
     labels: tuple[tuple[str, str], ...] = ()  # (scenario, row label) where the thesis words it differently
 
 
+ALL = "all"  # a figure over every experiment (Figure 5.25)
+
+
 @dataclass(frozen=True)
 class Figure:
     id: str
-    kind: str            # example | waveform | spectrogram | bars | epochs | settings
+    kind: str            # example | waveform | spectrogram | grid | bars | epochs | settings | timing
     dataset: str
     scenarios: tuple[str, ...]
     caption: str
@@ -141,6 +145,8 @@ TABLES = (
     Table("A_1", "mnist", ("alg2-small-step",),
           "Accuracy (\\%) on MNIST, Algorithm 2 with more, smaller steps (thesis Table A.1).",
           spatial=False),
+    Table("5_3", "gtsrb", ("plain", "alg1", "reg", "alg1-reg"),
+          "Accuracy (\\%) on GTSRB (43 classes), Algorithm 1 (thesis Table 5.3)."),
     Table("5_4", "speech-raw", ("plain", "alg1", "reg"),
           "Accuracy (\\%) on Speech Commands digits, raw waveform, Algorithm 1 (thesis Table 5.4)."),
     Table("5_5", "speech-meldb", ("plain", "alg1", "reg", "alg1-reg"),
@@ -183,6 +189,18 @@ FIGURES = (
            "(thesis Figure 5.9)."),
     Figure("A_1", "settings", "mnist", ("alg1", "alg2-small-step"), "Effect of the number of steps and the "
            "stepsize of the robust training algorithm on MNIST (thesis Figure A.1)."),
+    Figure("5_10", "grid", "gtsrb", (), "One test image of every GTSRB class, as the models receive it "
+           "(thesis Figure 5.10)."),
+    Figure("5_11", "example", "gtsrb", ("plain",), "PGD attack on GTSRB: original, adversarial, difference "
+           "(thesis Figure 5.11).", attacks=("pgd",), models=("s4",)),
+    Figure("5_12", "example", "gtsrb", ("plain",), "FGSM attack on GTSRB (thesis Figure 5.12).",
+           attacks=("fgsm",), models=("s4",)),
+    Figure("5_13", "example", "gtsrb", ("plain",), "Spatial attack on GTSRB (thesis Figure 5.13).",
+           attacks=("spatial",), models=("s4",)),
+    Figure("5_14", "epochs", "gtsrb", ("plain", "alg1"), "Test accuracy and training loss per epoch of the FF "
+           "model on GTSRB, plain against robust training (thesis Figure 5.14).", models=("ff",)),
+    Figure("A_2", "epochs", "gtsrb", ("plain", "alg1", "reg", "alg1-reg"), "Test accuracy and training loss per "
+           "epoch on GTSRB, every run of Table 5.3 (thesis Figure A.2)."),
     Figure("5_15", "waveform", "speech-raw", ("plain",), "PGD attack on the command \\emph{four}: a section of "
            "the raw waveform, original and adversarial (thesis Figure 5.15).", attacks=("pgd",), models=("s4",),
            example_class=4),
@@ -214,6 +232,8 @@ FIGURES = (
            attacks=("pgd",), models=("s4",), example_class=3, zoom=100),
     Figure("A_6", "settings", "urban-mel", ("alg1", "alg2"), "Algorithm 1 against Algorithm 2 on UrbanSound8K, "
            "Mel spectrogram (thesis Figure A.6; Tables 5.9 and 5.10)."),
+    Figure("5_25", "timing", ALL, (), "Wall time per training epoch, robust against plain training of the same "
+           "model and data, every run of this build (thesis Figure 5.25)."),
 )
 
 
@@ -227,6 +247,8 @@ def table_experiments(params: dict, table: Table) -> list[Experiment]:
 
 
 def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
+    if figure.dataset == ALL:
+        return _table_and_figure_experiments(params)
     available = models(params, figure.dataset)
     chosen = available
     if figure.models:
@@ -238,21 +260,28 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
     """The result files a figure reads (one list for the Snakefile and dvc.yaml)."""
     from . import paths
 
+    if figure.kind == "grid":
+        return [paths.processed(figure.dataset)]
     files = {"example": paths.examples, "waveform": paths.examples, "spectrogram": paths.examples,
-             "epochs": paths.history}.get(figure.kind, paths.metrics)
+             "epochs": paths.history, "timing": paths.timing}.get(figure.kind, paths.metrics)
     return [files(e.id) for e in figure_experiments(params, figure)]
 
 
-def all_experiments(params: dict) -> list[Experiment]:
-    """Every experiment a table or figure needs, in a stable order, without repeats."""
+def _table_and_figure_experiments(params: dict) -> list[Experiment]:
     seen: dict[str, Experiment] = {}
     for table in TABLES:
         for exp in table_experiments(params, table):
             seen.setdefault(exp.id, exp)
     for figure in FIGURES:
-        for exp in figure_experiments(params, figure):
-            seen.setdefault(exp.id, exp)
+        if figure.dataset != ALL:
+            for exp in figure_experiments(params, figure):
+                seen.setdefault(exp.id, exp)
     return list(seen.values())
+
+
+def all_experiments(params: dict) -> list[Experiment]:
+    """Every experiment a table or figure needs, in a stable order, without repeats."""
+    return _table_and_figure_experiments(params)
 
 
 def get_experiment(params: dict, exp_id: str) -> Experiment:

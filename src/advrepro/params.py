@@ -67,10 +67,11 @@ def validate(raw: dict, source: str = "params.yaml") -> None:
 
 def _check_consistency(values: dict, where: str) -> None:
     """Constraints between keys that a JSON schema cannot express."""
-    size, patch = values["mnist"]["data"]["image_size"], values["mnist"]["model"]["patch"]
-    if size % patch:
-        raise ParamsError(f"{where}: mnist.model.patch: bad value {patch}: must divide "
-                          f"mnist.data.image_size = {size}")
+    for name in ("mnist", "gtsrb"):
+        size, patch = values[name]["data"]["image_size"], values[name]["model"]["patch"]
+        if size % patch:
+            raise ParamsError(f"{where}: {name}.model.patch: bad value {patch}: must divide "
+                              f"{name}.data.image_size = {size}")
     for name in ("speech", "urban"):
         _check_audio(values, name, where)
 

@@ -51,4 +51,5 @@ def thesis_numbers(table_id: str) -> str:
 
 
 FINDINGS = "paper/generated/findings.tex"
+TIMING = "paper/generated/timing.tex"
 PAPER = "paper/main.pdf"

@@ -38,3 +38,22 @@ def report_device(device: str) -> str:
     else:
         log.info("JAX backend: %s (%s)", backend, jax.devices()[0].device_kind)
     return backend
+
+
+def machine() -> dict:
+    """What the training times come from: CPU model, cores, and the accelerator JAX runs on."""
+    import platform
+
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    device = jax.devices()[0]
+    gpu = device.device_kind if device.platform == "gpu" else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu}

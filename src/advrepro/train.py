@@ -18,7 +18,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from . import checkpoint, paths
+from . import checkpoint, paths, runtime
 from .attacks import cross_entropy
 from .augment import augment_images
 from .data import Arrays
@@ -225,7 +225,7 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": history})
     write_json(paths.timing(exp.id), {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
                                       "backend": jax.default_backend(),
-                                      "device": jax.devices()[0].device_kind})
+                                      "device": jax.devices()[0].device_kind, "machine": runtime.machine()})
     return {"history": history, "epoch_seconds": epoch_seconds}
 
 

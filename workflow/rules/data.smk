@@ -12,19 +12,21 @@ rule fetch:
         "{CLI} fetch {wildcards.source} --profile {PROFILE} --log {log}"
 
 
-# One prepare rule per source: a source's raw files give one processed file per representation.
-rule prepare_mnist:
+# Image sources give one processed file, audio sources one per representation (raw, mel, meldb).
+rule prepare_image:
     input:
-        paths.raw_dir("mnist"),
+        paths.raw_dir("{source}"),
     output:
-        paths.processed("mnist"),
+        paths.processed("{source}"),
     params:
-        data=[registry.lookup(P, k) for k in registry.data_keys(P, "mnist")],
+        data=lambda wc: [registry.lookup(P, k) for k in registry.data_keys(P, wc.source)],
         seed=P["seed"],
     log:
-        paths.log("data", "prepare-mnist"),
+        paths.log("data", "prepare-{source}"),
+    wildcard_constraints:
+        source="mnist|gtsrb",
     shell:
-        "{CLI} prepare mnist --profile {PROFILE} --log {log}"
+        "{CLI} prepare {wildcards.source} --profile {PROFILE} --log {log}"
 
 
 rule prepare_audio:

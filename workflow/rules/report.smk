@@ -33,6 +33,7 @@ rule figure:
 rule findings:
     input:
         [paths.metrics(e) for e in EXPERIMENTS],
+        [paths.timing(e) for e in EXPERIMENTS],  # the claims check reads the training times too
     output:
         paths.FINDINGS,
     log:
@@ -41,10 +42,22 @@ rule findings:
         "{CLI} findings --profile {PROFILE} --log {log}"
 
 
+rule timing:
+    input:
+        [paths.timing(e) for e in EXPERIMENTS],
+    output:
+        paths.TIMING,
+    log:
+        paths.log("report", "timing"),
+    shell:
+        "{CLI} timing --profile {PROFILE} --log {log}"
+
+
 rule paper:
     input:
         "paper/main.tex",
         paths.FINDINGS,
+        paths.TIMING,
         [paths.table(t) for t in TABLES],
         [paths.figure(f) for f in FIGURES],
     output:

@@ -11,7 +11,7 @@ from .. import paths
 from ..io import read_npz
 from ..errors import DataError
 
-N_CLASSES = {"mnist": 10, "speech-raw": 10, "speech-mel": 10, "speech-meldb": 10,
+N_CLASSES = {"mnist": 10, "gtsrb": 43, "speech-raw": 10, "speech-mel": 10, "speech-meldb": 10,
              "urban-raw": 2, "urban-mel": 2, "urban-meldb": 2}  # UrbanSound8K: dangerous vs benign
 # Optional pre-drawn augmented copies of the training inputs, [V, N, ...], by regularization kind
 # (audio: waveform augmentation, spectrogram masking; images are augmented on the fly).

@@ -190,8 +190,48 @@ def settings(params: dict, fig_spec) -> plt.Figure:
     return grid.figure
 
 
-KINDS = {"example": example, "waveform": waveform, "spectrogram": spectrogram, "bars": bars, "epochs": epochs,
-         "settings": settings}
+def grid(params: dict, fig_spec) -> plt.Figure:
+    """The first test image of every class, as the models receive it (thesis Figure 5.10)."""
+    from ..io import read_npz
+
+    data = read_npz(paths.processed(fig_spec.dataset))
+    x, y = data["x_test"], data["y_test"]
+    classes, first = np.unique(y, return_index=True)
+    cols = 9
+    rows = -(-len(classes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 0.95 * rows))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, c, i in zip(axes.flat, classes, first):
+        ax.imshow((x[i] + 1) / 2, interpolation="nearest")
+        ax.set_title(str(c), fontsize=7, pad=2)
+    return fig
+
+
+def timing(params: dict, fig_spec) -> plt.Figure:
+    """Robust against plain seconds per epoch, every pair of runs, with the fitted ratio (Figure 5.25)."""
+    from . import timing as study
+
+    rows = study.pairs(params)
+    df = pd.DataFrame([{"plain (s per epoch)": r["plain"], "robust (s per epoch)": r["robust"],
+                        "data": r["dataset"], "model": MODEL_LABELS[r["model"]],
+                        "algorithm": r["algorithm"].replace("alg", "Algorithm ")} for r in rows])
+    ratio = study.fitted_ratio(rows)
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    sns.scatterplot(df, x="plain (s per epoch)", y="robust (s per epoch)", hue="data", style="model", s=45, ax=ax,
+                    palette="deep")
+    lo = min(df["plain (s per epoch)"].min(), df["robust (s per epoch)"].min()) / 2
+    hi = max(df["plain (s per epoch)"].max(), df["robust (s per epoch)"].max()) * 2
+    line = np.array([lo, hi])
+    ax.plot(line, line, color="grey", lw=0.8, ls=":", label="equal time")
+    ax.plot(line, ratio * line, color="black", lw=1.0, label=f"fit: robust = {ratio:.1f} $\\times$ plain")
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi))
+    ax.legend(fontsize=6, loc="upper left", ncol=2)
+    return fig
+
+
+KINDS = {"example": example, "waveform": waveform, "spectrogram": spectrogram, "grid": grid, "bars": bars,
+         "epochs": epochs, "settings": settings, "timing": timing}
 
 
 def write_figure(params: dict, figure_id: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import paths
 from ..experiments import MODEL_LABELS, SCENARIOS, Experiment, models
 from ..io import write_text
-from . import results
+from . import claims, results
 
 PLAIN_TARGET = 0.85  # the bar for a plain MNIST model on the offline profile
 SPECTROGRAM_TARGET = 0.80  # the bar for a plain spectrogram model on the offline profile
@@ -162,6 +162,21 @@ def _urban_macros(params: dict) -> list[str]:
             f"\\newcommand{{\\urbanK}}{{{u['spectrogram']['robust']['K']}}}"]
 
 
+def _gtsrb_macros(params: dict) -> list[str]:
+    g = params["gtsrb"]
+    d, patch = g["data"], g["model"]["patch"]
+    synthetic = d["source"] == "synthetic"
+    return [f"\\newcommand{{\\gtsrbsource}}{{{d['source']}}}",
+            f"\\newcommand{{\\gtsrbtrain}}{{{43 * d['train_per_class'] if synthetic else 'all'}}}",
+            f"\\newcommand{{\\gtsrbtest}}{{{43 * d['test_per_class'] if synthetic else 'all'}}}",
+            f"\\newcommand{{\\gtsrbsize}}{{{d['image_size']}}}",
+            f"\\newcommand{{\\gtsrbpatch}}{{{patch}}}",
+            f"\\newcommand{{\\gtsrbseqlen}}{{{(d['image_size'] // patch) ** 2}}}",
+            f"\\newcommand{{\\gtsrbepochs}}{{{g['train']['epochs']}}}",
+            f"\\newcommand{{\\gtsrbK}}{{{g['robust']['K']}}}",
+            f"\\newcommand{{\\gtsrbepsilon}}{{{g['robust']['epsilon']:g}}}"]
+
+
 def render(params: dict) -> str:
     d = params["mnist"]["data"]
     patch = params["mnist"]["model"]["patch"]
@@ -174,10 +189,11 @@ def render(params: dict) -> str:
              f"\\newcommand{{\\mnisttest}}{{{d['n_test']}}}",
              f"\\newcommand{{\\mnistsource}}{{{d['source']}}}",
              f"\\newcommand{{\\trainepsilon}}{{{params['mnist']['robust']['epsilon']:g}}}"]
-    lines += _speech_macros(params) + _urban_macros(params)
+    lines += _gtsrb_macros(params) + _speech_macros(params) + _urban_macros(params)
     lines += _findings_table("mnistfindings", "section 5.1", mnist_checks(params))
     lines += _findings_table("speechfindings", "section 5.3", speech_checks(params))
     lines += _findings_table("urbanfindings", "section 5.4", urban_checks(params))
+    lines += claims.render(params)
     return "\n".join(lines + [""])
 
 
