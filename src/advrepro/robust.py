@@ -42,9 +42,37 @@ def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsi
     return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
 
 
-def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
+def likeliest_wrong_classes(logits_fn, params, x, y, n_targets):
+    """[B, n_targets]: per sample, the wrong classes with the highest clean logits (evaluation mode).
+    With many classes (GTSRB's 43) the maximum over all targets is dominated by the most confusable
+    ones; attacking only those cuts the cost by C / n_targets."""
+    z = logits_fn(params, x)
+    z = jnp.where(jnp.arange(z.shape[-1])[None, :] == y[:, None], -jnp.inf, z)
+    return jax.lax.stop_gradient(jax.lax.top_k(z, n_targets)[1])
+
+
+def targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize):
+    """x [B, ...] and targets [B, T] -> attacked copies [B, T, ...], copy t pushed towards targets[:, t]."""
+    b, t = targets.shape
+    x0 = jnp.repeat(x[:, None], t, axis=1)
+    flat_shape = (b * t,) + x.shape[1:]
+
+    def total_margin(xs):
+        z = logits_fn(params, xs.reshape(flat_shape)).reshape(b, t, -1)
+        z_target = jnp.take_along_axis(z, targets[:, :, None], -1)
+        z_true = jnp.take_along_axis(z, jnp.broadcast_to(y[:, None, None], (b, t, 1)), -1)
+        return jnp.sum(z_target - z_true)
+
+    def step(_, xs):
+        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs)), x0, epsilon)
+
+    return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
+
+
+def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm, all_classes=True):
     """Algorithm 1 / 2 loss from the attacked copies [B, C, ...] (computed beforehand, without
-    gradient to the weights: Danskin's theorem), plus the clean logits of the batch.
+    gradient to the weights: Danskin's theorem), plus the clean logits of the batch. all_classes=False:
+    the copies are [B, T, ...] from `targeted_copies`, none of them towards the true class.
 
     train_logits_fn(params, x) gives training-mode logits (with dropout). It is mapped over the copy
     axis with one random key, so all copies of a sample see the same dropout mask: the maximum then
@@ -53,9 +81,10 @@ def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
     """
     clean_logits = train_logits_fn(params, x)
     adv_logits = jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=1, out_axes=1)(copies)
-    n_classes = copies.shape[1]
-    ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_classes,)))
-    ce = jnp.where(jnp.arange(n_classes)[None, :] == y[:, None], -jnp.inf, ce)
+    n_copies = copies.shape[1]
+    ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_copies,)))
+    if all_classes:  # copy j = y is the clean sample: not one of the attacks (targeted copies exclude y)
+        ce = jnp.where(jnp.arange(n_copies)[None, :] == y[:, None], -jnp.inf, ce)
     worst = jnp.mean(jnp.max(ce, axis=1))
     if algorithm == "alg1":
         return worst, clean_logits

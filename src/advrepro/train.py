@@ -26,7 +26,7 @@ from .errors import AdvreproError, CheckpointError, ParamsError
 from .experiments import DATASETS, Experiment, config, robust_config
 from .io import write_json
 from .models import build_model, ssm_param_mask
-from .robust import class_targeted_copies, robust_loss
+from .robust import class_targeted_copies, likeliest_wrong_classes, robust_loss, targeted_copies
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +123,18 @@ def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classe
         if regularize:
             x = augment_images(k_aug, x, noise_std=reg["noise_std"], max_rotation=reg["max_rotation"],
                                max_scale=reg["max_scale"], crop=exp.scenario.regularization == "full")
-        if robust:
+        if robust and robust.get("targets") is not None:  # the likeliest wrong classes only
+            targets = likeliest_wrong_classes(clf.logits, p, x, y, robust["targets"])
+            copies = targeted_copies(clf.logits, p, x, y, targets, epsilon_at(step_index), robust["K"],
+                                     robust["stepsize"])
+        elif robust:
             copies = class_targeted_copies(clf.logits, p, x, y, n_classes, epsilon_at(step_index), robust["K"],
                                            robust["stepsize"])
 
         def loss_fn(w):
             if robust:
                 return robust_loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, copies, y,
-                                   algorithm=robust["algorithm"])
+                                   algorithm=robust["algorithm"], all_classes=robust.get("targets") is None)
             logits = clf.train_logits(w, x, k_drop)
             return cross_entropy(logits, y).mean(), logits
 
