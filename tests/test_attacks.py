@@ -129,3 +129,21 @@ def test_algorithm2_loss_averages_algorithm1_and_clean_loss(setup):
     np.testing.assert_allclose(float(l2), 0.5 * (float(l1) + clean), rtol=1e-5)
     with pytest.raises(ValueError, match="alg3"):
         robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg3")
+
+
+def test_targeting_the_likeliest_wrong_classes_matches_the_full_copies_on_those_classes(setup):
+    """robust.targets: attacking the T likeliest wrong classes gives exactly those copies of the full
+    Algorithm 1 (each copy's attack is independent), never the true class, and a loss no larger."""
+    clf, p, x, y = setup
+    full = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
+    targets = robust.likeliest_wrong_classes(clf.logits, p, x, y, 2)
+    assert targets.shape == (len(y), 2) and not bool(jnp.any(targets == y[:, None]))
+    z = np.asarray(clf.logits(p, x))
+    for i in range(len(y)):  # the two highest wrong logits
+        wrong = [c for c in np.argsort(-z[i]) if c != int(y[i])]
+        assert list(np.asarray(targets[i])) == wrong[:2]
+    some = robust.targeted_copies(clf.logits, p, x, y, targets, EPS, 8, 0.15)
+    np.testing.assert_allclose(some, jnp.take_along_axis(full, targets[:, :, None, None, None], 1), atol=1e-6)
+    l_all, _ = robust.robust_loss(clf.logits, p, x, full, y, algorithm="alg1")
+    l_some, _ = robust.robust_loss(clf.logits, p, x, some, y, algorithm="alg1", all_classes=False)
+    assert float(l_some) <= float(l_all) + 1e-6

@@ -226,7 +226,7 @@ def timing(params: dict, fig_spec) -> plt.Figure:
     ax.plot(line, line, color="grey", lw=0.8, ls=":", label="equal time")
     ax.plot(line, ratio * line, color="black", lw=1.0, label=f"fit: robust = {ratio:.1f} $\\times$ plain")
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi))
-    ax.legend(fontsize=6, loc="upper left", ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 

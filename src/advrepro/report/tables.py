@@ -56,7 +56,8 @@ def profile_note(params: dict, table, n: int) -> str:
     steps = (size // patch) ** 2
     feeding = (f"fed pixel by pixel ({steps} steps)" if patch == 1 else
                f"fed as a sequence of {steps} patches of {patch}$\\times${patch} pixels")
-    return (f"Profile \\texttt{{{params['profile']}}}: {d['n_train']} training images "
+    n_train = d["n_train"] if "n_train" in d else (43 * d["train_per_class"] if d["source"] == "synthetic" else "all")
+    return (f"Profile \\texttt{{{params['profile']}}}: {n_train} training images "
             f"({d['source']}), {size}$\\times${size} pixels {feeding}, "
             f"{t['epochs']} epochs, batch {t['batch_size']}, Algorithm~1 with $\\epsilon={r['epsilon']:g}$, "
             f"$K={r['K']}$, stepsize {r['stepsize']:g}; attacks on the first {n} test images.")

@@ -65,6 +65,11 @@ def machines(params: dict) -> list[str]:
     return seen
 
 
+SHORT = {"mnist": "MNIST", "gtsrb": "GTSRB", "speech-raw": "Speech, raw", "speech-meldb": "Speech, Mel+dB",
+         "speech-mel": "Speech, Mel", "urban-raw": "Urban, raw", "urban-mel": "Urban, Mel",
+         "urban-meldb": "Urban, Mel+dB"}
+
+
 def _seconds(s: float) -> str:
     return f"{s:.3g}"
 
@@ -82,7 +87,7 @@ def render(params: dict) -> str:
         thesis = THESIS_TIMES.get((r["dataset"], r["model"]))
         a2_text = "--" if a2 is None else f"{a2['robust'] / r['robust']:.2f}"
         thesis_text = "--" if thesis is None else f"{thesis[0]} $\\to$ {thesis[1]}"
-        lines.append(f"{DATASETS[r['dataset']].label} & {MODEL_LABELS[r['model']]} & {_seconds(r['plain'])} & "
+        lines.append(f"{SHORT.get(r['dataset'], DATASETS[r['dataset']].label)} & {MODEL_LABELS[r['model']]} & {_seconds(r['plain'])} & "
                      f"{_seconds(r['robust'])} & {r['ratio']:.1f} & {a2_text} & {thesis_text} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}}", ""]
     return "\n".join(lines)
