@@ -28,7 +28,8 @@ test: system-deps venv
 	$(BIN)/python -m pytest
 
 paper: venv
-	$(BIN)/snakemake --cores $(CORES) --allowed-rules table figure findings timing paper --printshellcmds paper/main.pdf
+	$(BIN)/advrepro report
+	$(BIN)/advrepro paper
 
 dvc-yaml: venv
 	$(BIN)/advrepro dvc-yaml

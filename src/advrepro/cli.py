@@ -9,6 +9,7 @@
     advrepro figure 5_2               -> paper/figures/figure_5_2.pdf
     advrepro findings                 -> paper/generated/findings.tex
     advrepro timing                   -> paper/generated/timing.tex (robust / plain time per epoch)
+    advrepro report                   all of table, figure, findings and timing at once
     advrepro paper                    -> paper/main.pdf (latexmk)
     advrepro list                     experiments, tables and figures of the active profile
     advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
@@ -139,6 +140,21 @@ def cmd_timing(p: dict, args) -> None:
     timing.write_timing(p)
 
 
+def cmd_report(p: dict, args) -> None:
+    """Every table, figure, the findings and the timing table in one process (the workflow runs them as
+    one rule each; this is the quick way to refresh the paper from existing results)."""
+    from .experiments import FIGURES, TABLES
+    from .report import figures, findings, tables, timing
+
+    for t in TABLES:
+        tables.write_table(p, t.id)
+    for f in FIGURES:
+        figures.write_figure(p, f.id)
+    findings.write_findings(p)
+    timing.write_timing(p)
+    log.info("wrote %d tables, %d figures, findings and timing", len(TABLES), len(FIGURES))
+
+
 def cmd_paper(p: dict, args) -> None:
     from .report import paper
 
@@ -201,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("figure", cmd_figure, "write one figure", ("id", {"help": "e.g. 5_2"}))
     add("findings", cmd_findings, "write the paper's generated findings paragraph")
     add("timing", cmd_timing, "write the training-time table (paper/generated/timing.tex)")
+    add("report", cmd_report, "write every table, figure, findings and timing from existing results")
     add("paper", cmd_paper, "build paper/main.pdf with latexmk")
     add("list", cmd_list, "list experiments, tables and figures")
     sp = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from the experiment registry")
