@@ -98,6 +98,35 @@ def install(tmp: Path, raw_dir: Path) -> None:
         os.replace(tmp, raw_dir)
 
 
+def build_corpus(raw_dir: Path, config: dict, make, noun: str = "files") -> None:
+    """Make a checksummed corpus at raw_dir unless a complete one from the same `config` is there.
+
+    make(tmp) fills the fresh temporary sibling directory tmp and returns (root, files): the corpus
+    root inside tmp and its files (paths relative to root). corpus.json (the config) and SHA256SUMS
+    are added, then root is renamed onto raw_dir: a crash leaves the old corpus or none, never a
+    half-made one that a later run would take for complete."""
+    import tempfile
+    import time
+
+    raw_dir = Path(raw_dir)
+    if raw_dir.exists() and is_complete(raw_dir, config):
+        log.info("%s already complete, checksums verified", raw_dir)
+        return
+    raw_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in raw_dir.parent.glob(f".{raw_dir.name}.*.tmp"):  # left by an interrupted fetch or install
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{raw_dir.name}.", suffix=".tmp", dir=raw_dir.parent))
+    start = time.perf_counter()
+    try:
+        root, files = make(tmp)
+        write_text(root / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        write_sums(root, list(files) + [CONFIG])
+        install(root, raw_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("wrote %s: %d %s in %.1f s", raw_dir, len(files), noun, time.perf_counter() - start)
+
+
 def write_manifest(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")

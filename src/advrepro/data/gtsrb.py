@@ -16,12 +16,10 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import write_npz, write_text
-from .audio import CONFIG, SUMS, install, is_complete, stream, verify_sums, write_sums
+from .audio import SUMS, build_corpus, stream, verify_sums
 
 log = logging.getLogger(__name__)
 
@@ -662,26 +660,15 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
     if source == "synthetic":
         config.update(seed=seed, renderer=RENDERER,
                       **{k: data_cfg[k] for k in ("train_per_class", "test_per_class", "render_size")})
-    if raw_dir.exists() and is_complete(raw_dir, config):
-        log.info("%s already complete, checksums verified", raw_dir)
-        return
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in raw_dir.parent.glob(f".{raw_dir.name}.*.tmp"):  # left by an interrupted fetch or install
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{raw_dir.name}.", suffix=".tmp", dir=raw_dir.parent))
-    start = time.perf_counter()
-    try:
+
+    def make(tmp: Path):
         if source == "synthetic":
             _fetch_synthetic(data_cfg, tmp, seed)
         else:
             _fetch_torchvision(raw_dir, tmp)
-        write_text(tmp / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
-        files = [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file() and p.name != SUMS]
-        write_sums(tmp, files)
-        install(tmp, raw_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("wrote %s: %d files in %.1f s", raw_dir, len(files), time.perf_counter() - start)
+        return tmp, [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()]
+
+    build_corpus(raw_dir, config, make, noun="files")
 
 
 # ---- prepare: images -> arrays -----------------------------------------------------------------------

@@ -10,21 +10,17 @@ manifest.csv of the digit clips and a SHA256SUMS, so prepare() does not care whi
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..io import write_text
 from . import wavio
-from .audio import (CONFIG, SUMS, colored_noise, install, is_complete, sha256, stream, verify_sums, write_manifest,
-                    write_representations, write_sums)
+from .audio import (SUMS, build_corpus, colored_noise, sha256, stream, verify_sums, write_manifest,
+                    write_representations)
 
 log = logging.getLogger(__name__)
 
@@ -178,28 +174,18 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
         # Another eSpeak NG build may speak differently: a new one makes the corpus again.
         config.update(seed=seed, corpus=data_cfg["corpus"], espeakng_loader=version("espeakng-loader"),
                       library_sha256=sha256(Path(espeakng_loader.get_library_path())))
-    if raw_dir.exists() and is_complete(raw_dir, config):
-        log.info("%s already complete, checksums verified", raw_dir)
-        return
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in raw_dir.parent.glob(f".{raw_dir.name}.*.tmp"):  # left by an interrupted fetch or install
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{raw_dir.name}.", suffix=".tmp", dir=raw_dir.parent))
-    start = time.perf_counter()
-    try:
+
+    def make(tmp: Path):
         if source == "espeak":
             data = tmp
             _fetch_espeak(data_cfg, data, seed)
         else:
             data = _fetch_torchaudio(raw_dir, tmp)
-        write_text(data / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
         with open(data / MANIFEST, newline="") as fh:
             files = [row["path"] for row in csv.DictReader(fh)]
-        write_sums(data, files + [MANIFEST, CONFIG])
-        install(data, raw_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("wrote %s: %d clips in %.1f s", raw_dir, len(files), time.perf_counter() - start)
+        return data, files + [MANIFEST]
+
+    build_corpus(raw_dir, config, make, noun="clips")
 
 
 # ---- prepare: clips -> arrays ----------------------------------------------------------------

@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import os
-import shutil
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..io import write_text
 from . import wavio
-from .audio import (CONFIG, SUMS, colored_noise, install, is_complete, stream, verify_sums,
-                    write_manifest, write_representations, write_sums)
+from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, write_manifest,
+                    write_representations)
 
 log = logging.getLogger(__name__)
 
@@ -381,27 +377,16 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
     config = {"source": source}
     if source == "synthetic":
         config.update(seed=seed, corpus=data_cfg["corpus"])
-    if raw_dir.exists() and is_complete(raw_dir, config):
-        log.info("%s already complete, checksums verified", raw_dir)
-        return
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in raw_dir.parent.glob(f".{raw_dir.name}.*.tmp"):  # left by an interrupted fetch or install
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{raw_dir.name}.", suffix=".tmp", dir=raw_dir.parent))
-    start = time.perf_counter()
-    try:
+
+    def make(tmp: Path):
         if source == "synthetic":
             root = tmp
             _fetch_synthetic(data_cfg, root, seed)
         else:
             root = _fetch_archive(raw_dir, tmp)
-        write_text(root / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
-        rows = read_metadata(root)
-        write_sums(root, [clip_path(r) for r in rows] + [METADATA, CONFIG])
-        install(root, raw_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("wrote %s: %d clips in %.1f s", raw_dir, len(rows), time.perf_counter() - start)
+        return root, [clip_path(r) for r in read_metadata(root)] + [METADATA]
+
+    build_corpus(raw_dir, config, make, noun="files")
 
 
 # ---- prepare: clips -> arrays --------------------------------------------------------------------
