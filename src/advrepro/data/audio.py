@@ -49,12 +49,14 @@ def colored_noise(mix: dict, rng: np.random.Generator, n: int) -> np.ndarray:
 
 # ---- checksums and the install of a finished directory ---------------------------------------
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks (archives run to gigabytes)."""
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
+def sha256(path: Path) -> str:
+    return file_hash(path, "sha256")
 
 
 def write_sums(root: Path, relpaths: list[str]) -> None:

@@ -16,7 +16,6 @@ The ten classes stay in the arrays as class_train / class_test.
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
 import tarfile
@@ -27,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from . import wavio
-from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, write_manifest,
+from .audio import (SUMS, build_corpus, colored_noise, file_hash, stream, verify_sums, write_manifest,
                     write_representations)
 
 log = logging.getLogger(__name__)
@@ -324,20 +323,12 @@ def _fetch_synthetic(data_cfg: dict, root: Path, seed: int) -> None:
 
 # ---- archive: the real UrbanSound8K --------------------------------------------------------------
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_archive(path: Path) -> None:
     """The archive has the published size and MD5; a bad one is renamed to *.bad (never trusted
     again by a later run) and the error names both hashes."""
     md5, size = ARCHIVE_MD5, ARCHIVE_BYTES
     actual_size = path.stat().st_size
-    actual = _md5(path) if size is None or actual_size == size else f"(not computed: {actual_size} bytes)"
+    actual = file_hash(path, "md5") if size is None or actual_size == size else f"(not computed: {actual_size} bytes)"
     if actual != md5:
         bad = path.with_name(path.name + ".bad")
         os.replace(path, bad)
