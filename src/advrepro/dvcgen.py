@@ -30,7 +30,7 @@ def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
     return stage
 
 
-SOURCE_CODE = {"mnist": ["data/mnist.py"], "gtsrb": ["data/gtsrb.py"],
+SOURCE_CODE = {"mnist": ["data/mnist.py"], "gtsrb": ["data/gtsrb.py", "data/audio.py"],
                "speech": ["data/speech.py", "data/espeak.py", "data/audio.py", "data/wavio.py"],
                "urban": ["data/urbansound.py", "data/audio.py", "data/wavio.py"]}
 # What a fetch depends on: MNIST downloads a fixed file; the audio corpora are synthesized from the seed.
