@@ -248,7 +248,7 @@ def table_experiments(params: dict, table: Table) -> list[Experiment]:
 
 def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
     if figure.dataset == ALL:
-        return _table_and_figure_experiments(params)
+        return all_experiments(params)
     available = models(params, figure.dataset)
     chosen = available
     if figure.models:
@@ -267,7 +267,8 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
     return [files(e.id) for e in figure_experiments(params, figure)]
 
 
-def _table_and_figure_experiments(params: dict) -> list[Experiment]:
+def all_experiments(params: dict) -> list[Experiment]:
+    """Every experiment a table or figure needs, in a stable order, without repeats."""
     seen: dict[str, Experiment] = {}
     for table in TABLES:
         for exp in table_experiments(params, table):
@@ -277,11 +278,6 @@ def _table_and_figure_experiments(params: dict) -> list[Experiment]:
             for exp in figure_experiments(params, figure):
                 seen.setdefault(exp.id, exp)
     return list(seen.values())
-
-
-def all_experiments(params: dict) -> list[Experiment]:
-    """Every experiment a table or figure needs, in a stable order, without repeats."""
-    return _table_and_figure_experiments(params)
 
 
 def get_experiment(params: dict, exp_id: str) -> Experiment:

@@ -135,7 +135,7 @@ def _speech_macros(params: dict) -> list[str]:
             f"\\newcommand{{\\speechsnr}}{{{c['snr_db'][0]:g}--{c['snr_db'][1]:g}}}",
             f"\\newcommand{{\\speechrawrate}}{{{f['raw_rate']}}}",
             f"\\newcommand{{\\speechmels}}{{{f['n_mels']}}}",
-            f"\\newcommand{{\\speechframes}}{{{1 + d['sample_rate'] // f['hop_length']}}}",
+            f"\\newcommand{{\\speechframes}}{{{results.spectrogram_frames(sp)}}}",
             f"\\newcommand{{\\speechepsilon}}{{{sp['spectrogram']['robust']['epsilon']:g}}}",
             f"\\newcommand{{\\speechramp}}{{{sp['spectrogram']['robust']['epsilon_warmup']:g}}}",
             f"\\newcommand{{\\speechK}}{{{sp['spectrogram']['robust']['K']}}}",
@@ -156,7 +156,7 @@ def _urban_macros(params: dict) -> list[str]:
             f"\\newcommand{{\\urbanduration}}{{{d['duration']:g}}}",
             f"\\newcommand{{\\urbanrawrate}}{{{f['raw_rate']}}}",
             f"\\newcommand{{\\urbanmels}}{{{f['n_mels']}}}",
-            f"\\newcommand{{\\urbanframes}}{{{1 + round(d['duration'] * d['sample_rate']) // f['hop_length']}}}",
+            f"\\newcommand{{\\urbanframes}}{{{results.spectrogram_frames(u)}}}",
             f"\\newcommand{{\\urbanepochs}}{{{u['spectrogram']['train']['epochs']}}}",
             f"\\newcommand{{\\urbanepsilon}}{{{u['spectrogram']['robust']['epsilon']:g}}}",
             f"\\newcommand{{\\urbanK}}{{{u['spectrogram']['robust']['K']}}}"]
@@ -167,7 +167,7 @@ def _gtsrb_macros(params: dict) -> list[str]:
     d, patch = g["data"], g["model"]["patch"]
     synthetic = d["source"] == "synthetic"
     return [f"\\newcommand{{\\gtsrbsource}}{{{d['source']}}}",
-            f"\\newcommand{{\\gtsrbtrain}}{{{43 * d['train_per_class'] if synthetic else 'all'}}}",
+            f"\\newcommand{{\\gtsrbtrain}}{{{results.training_images(d)}}}",
             f"\\newcommand{{\\gtsrbtest}}{{{43 * d['test_per_class'] if synthetic else 'all'}}}",
             f"\\newcommand{{\\gtsrbsize}}{{{d['image_size']}}}",
             f"\\newcommand{{\\gtsrbpatch}}{{{patch}}}",

@@ -37,8 +37,7 @@ def _audio_note(params: dict, table, n: int) -> str:
         rep = (f"waveform at {f['raw_rate']}\\,Hz through a 1D convolution ({m['conv_channels']} channels, "
                f"kernel {m['conv_kernel']}, stride {m['conv_stride']})")
     else:
-        frames = 1 + round(d.get("duration", 1.0) * d["sample_rate"]) // f["hop_length"]
-        rep = f"{frames} frames of {f['n_mels']} Mel bins (n\\_fft {f['n_fft']}, hop {f['hop_length']})"
+        rep = f"{results.spectrogram_frames(sp)} frames of {f['n_mels']} Mel bins (n\\_fft {f['n_fft']}, hop {f['hop_length']})"
     return (f"Profile \\texttt{{{params['profile']}}}: {SOURCE_NOTES[d['source']]}, {_split_note(d)}, {rep}, "
             f"{t['epochs']} epochs, "
             f"batch {t['batch_size']}, {_robust_note(params, table)}; attacks on the first {n} test clips.")
@@ -56,8 +55,7 @@ def profile_note(params: dict, table, n: int) -> str:
     steps = (size // patch) ** 2
     feeding = (f"fed pixel by pixel ({steps} steps)" if patch == 1 else
                f"fed as a sequence of {steps} patches of {patch}$\\times${patch} pixels")
-    n_train = d["n_train"] if "n_train" in d else (43 * d["train_per_class"] if d["source"] == "synthetic" else "all")
-    return (f"Profile \\texttt{{{params['profile']}}}: {n_train} training images "
+    return (f"Profile \\texttt{{{params['profile']}}}: {results.training_images(d)} training images "
             f"({d['source']}), {size}$\\times${size} pixels {feeding}, "
             f"{t['epochs']} epochs, batch {t['batch_size']}, Algorithm~1 with $\\epsilon={r['epsilon']:g}$, "
             f"$K={r['K']}$, stepsize {r['stepsize']:g}; attacks on the first {n} test images.")
