@@ -1,12 +1,13 @@
 # make reproduce   set up .venv, fetch the offline data, run the whole workflow -> paper/main.pdf
 # make test        run the test suite
 # make paper       rebuild only the tables, figures and PDF from existing results
+# make verify-determinism   run the offline pipeline twice from fresh clones, compare every result file
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: reproduce test paper venv system-deps dvc-yaml benchmark clean
+.PHONY: reproduce test paper venv system-deps dvc-yaml benchmark verify-determinism clean
 
 venv: $(VENV)/.installed
 
@@ -21,7 +22,7 @@ system-deps:
 
 reproduce: system-deps venv
 	$(BIN)/advrepro validate
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --printshellcmds
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --printshellcmds --rerun-incomplete
 	@echo "done: paper/main.pdf"
 
 test: system-deps venv
@@ -33,6 +34,9 @@ paper: venv
 
 dvc-yaml: venv
 	$(BIN)/advrepro dvc-yaml
+
+verify-determinism: system-deps venv
+	$(BIN)/python scripts/verify_determinism.py $(VERIFY_ARGS)
 
 benchmark: venv
 	$(BIN)/python benchmarks/throughput.py

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+from advrepro import paths
+from advrepro.io import write_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
@@ -61,3 +68,34 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
 @pytest.fixture
 def tiny_raw(raw_params) -> dict:
     return tiny_params(raw_params)
+
+
+def toy_digits(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable toy 'digits': class c lights up row band c (images in [-1, 1])."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    x = rng.uniform(-1, -0.7, (n, size, size, 1)).astype(np.float32)
+    rows = np.linspace(0, size - 1, 10).round().astype(int)
+    x[np.arange(n), rows[y]] = 0.9
+    return x, y
+
+
+@pytest.fixture
+def project(tmp_path, raw_params):
+    """A working directory with params.yaml (tiny) and data/processed/mnist.npz (toy digits)."""
+    p = tiny_params(raw_params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    size = p["mnist"]["data"]["image_size"]
+    xtr, ytr = toy_digits(p["mnist"]["data"]["n_train"], size, 0)
+    xte, yte = toy_digits(p["mnist"]["data"]["n_test"], size, 1)
+    write_npz(tmp_path / paths.processed("mnist"), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return tmp_path
+
+
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "advrepro.cli", *args, "--quiet"], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

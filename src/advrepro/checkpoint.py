@@ -18,9 +18,10 @@ from .io import write_bytes
 MAGIC = b"ADVREPRO-CHECKPOINT 1\n"
 
 
-def save(path: str | Path, state, *, experiment: str, epoch: int) -> None:
+def save(path: str | Path, state, *, experiment: str, epoch: int, meta: dict | None = None) -> None:
+    """Write atomically; `meta` (JSON) goes into the header beside experiment, epoch and checksum."""
     body = serialization.to_bytes(state)
-    header = {"experiment": experiment, "epoch": epoch, "sha256": hashlib.sha256(body).hexdigest()}
+    header = {**(meta or {}), "experiment": experiment, "epoch": epoch, "sha256": hashlib.sha256(body).hexdigest()}
     write_bytes(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body)
 
 

@@ -18,6 +18,12 @@ def checkpoint(exp: str) -> str:
     return f"{RESULTS}/checkpoints/{exp}.ckpt"
 
 
+def state(exp: str) -> str:
+    """Resumable training state, rewritten after every epoch; not a workflow output, so an
+    interrupted job keeps it (Snakemake and DVC delete a failed job's outputs)."""
+    return f"{RESULTS}/state/{exp}.ckpt"
+
+
 def history(exp: str) -> str:
     return f"{RESULTS}/history/{exp}.json"
 

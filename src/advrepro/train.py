@@ -1,16 +1,19 @@
 """Training: plain, Algorithm 1/2 robust, with or without regularizations.
 
-One function reads one experiment's config and writes a checkpoint after every
-epoch, a per-epoch history (loss, accuracy) and the wall time of every epoch.
+One function reads one experiment's config and writes the trained checkpoint, a per-epoch
+history (loss, accuracy) and the wall time of every epoch; a resumable state after every epoch.
 Every random choice is derived from params.yaml's seed:
   init = fold(seed, 0); batch order of epoch e = fold(seed, 1, e); step s = fold(seed, 2, s).
 Initialisation depends on the model only, so the scenarios of one model start alike.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -174,8 +177,41 @@ def training_views(exp: Experiment, data: Arrays) -> np.ndarray | None:
     return data.views[kind]
 
 
+def fingerprint(params: dict, exp: Experiment, data: Arrays) -> str:
+    """What an interrupted run's state must match to be continued: the experiment, its training
+    configuration, the seed and the data (a changed parameter or dataset starts afresh)."""
+    cfg = {k: v for k, v in config(params, exp.dataset).items() if k not in ("models", "evaluation")}
+    h = hashlib.sha256(json.dumps({"experiment": exp.id, "seed": params["seed"], "config": cfg},
+                                  sort_keys=True).encode())
+    arrays = [data.x_train, data.y_train, data.x_test, data.y_test] + [data.views[k] for k in sorted(data.views)]
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def resume_point(exp: Experiment, template: dict, fp: str):
+    """(state, header) saved after the last complete epoch of an interrupted run of this very
+    configuration, or None. A state of another configuration, or a damaged one, is not used."""
+    path = Path(paths.state(exp.id))
+    if not path.exists():
+        return None
+    try:
+        header, _ = checkpoint.read_header(path)
+        if header.get("fingerprint") != fp:
+            log.warning("%s: saved by another configuration or dataset; not resumed, training from epoch 1", path)
+            return None
+        return checkpoint.load(path, template, experiment=exp.id)
+    except CheckpointError as exc:
+        log.warning("%s; not resumed, training from epoch 1", exc)
+        return None
+
+
 def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
-    """Train one experiment; writes checkpoint, history and timing; returns the history."""
+    """Train one experiment; writes checkpoint, history and timing; returns the history.
+
+    After every epoch the whole training state (parameters, optimizer state, epoch; the PRNG keys and
+    the data order derive from the seed and the epoch) is saved atomically to results/state/. A run
+    started again after a crash continues after the last complete epoch and ends with the same bytes."""
     cfg = config(params, exp.dataset)["train"]
     seed = params["seed"]
     bs = cfg["batch_size"]
@@ -188,11 +224,19 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     state = (p, tx.init(p))
     step = make_train_step(clf, tx, params, exp, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
-    history, epoch_seconds = [], []
+    history, epoch_seconds, first_epoch = [], [], 1
+    fp = fingerprint(params, exp, data)
+    resumed = resume_point(exp, {"params": state[0], "opt_state": state[1]}, fp)
+    if resumed is not None:
+        saved, header = resumed
+        state = (saved["params"], saved["opt_state"])
+        history, epoch_seconds, first_epoch = header["history"], header["epoch_seconds"], header["epoch"] + 1
+        log.info("%s: resuming after epoch %d of %d (%s)", exp.id, header["epoch"], cfg["epochs"],
+                 paths.state(exp.id))
     evaluate_clean = clean_evaluator(clf, config(params, exp.dataset)["evaluation"]["batch_size"])
     views = training_views(exp, data)
     log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg["epochs"], n_batches, bs)
-    for epoch in range(1, cfg["epochs"] + 1):
+    for epoch in range(first_epoch, cfg["epochs"] + 1):
         start = time.perf_counter()
         order = np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.fold_in(root, 1), epoch),
                                                   len(data.y_train)))
@@ -214,22 +258,27 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
             accs.append(acc)
         train_loss = float(jnp.mean(jnp.stack(losses)))
         if not np.isfinite(train_loss):
-            raise TrainingDiverged(f"{exp.id}: training loss became {train_loss} in epoch {epoch}; "
-                                   f"the checkpoint of epoch {epoch - 1} is kept")
+            kept = (f"the state after epoch {epoch - 1} is kept in {paths.state(exp.id)}" if epoch > 1
+                    else "no epoch had completed")
+            raise TrainingDiverged(f"{exp.id}: training loss became {train_loss} in epoch {epoch}; {kept}")
         test_loss, test_acc = evaluate_clean(state[0], data.x_test, data.y_test)
         epoch_seconds.append(time.perf_counter() - start)
         history.append({"epoch": epoch, "train_loss": round(train_loss, 6),
                         "train_accuracy": round(float(jnp.mean(jnp.stack(accs))), 6),
                         "test_loss": round(test_loss, 6), "test_accuracy": round(test_acc, 6)})
-        checkpoint.save(paths.checkpoint(exp.id), {"params": state[0], "opt_state": state[1]},
-                        experiment=exp.id, epoch=epoch)
+        checkpoint.save(paths.state(exp.id), {"params": state[0], "opt_state": state[1]}, experiment=exp.id,
+                        epoch=epoch, meta={"fingerprint": fp, "seed": seed, "next_step": epoch * n_batches,
+                                           "history": history, "epoch_seconds": epoch_seconds})
         log.info("%s epoch %d/%d: train loss %.4f acc %.3f | test loss %.4f acc %.3f | %.1f s", exp.id, epoch,
                  cfg["epochs"], train_loss, history[-1]["train_accuracy"], test_loss, test_acc,
                  epoch_seconds[-1])
+    checkpoint.save(paths.checkpoint(exp.id), {"params": state[0], "opt_state": state[1]},
+                    experiment=exp.id, epoch=cfg["epochs"])
     write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": history})
     write_json(paths.timing(exp.id), {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
                                       "backend": jax.default_backend(),
                                       "device": jax.devices()[0].device_kind, "machine": runtime.machine()})
+    Path(paths.state(exp.id)).unlink()  # the outputs are complete: nothing left to resume
     return {"history": history, "epoch_seconds": epoch_seconds}
 
 
@@ -240,7 +289,7 @@ def load_trained(params: dict, exp: Experiment, data: Arrays):
     p = jax.eval_shape(lambda: init_params(clf, params["seed"], data.x_train))
     state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
     epochs = config(params, exp.dataset)["train"]["epochs"]
-    if header["epoch"] != epochs:  # checkpoints are written every epoch: refuse an unfinished run
+    if header["epoch"] != epochs:  # trained under another epoch count: refuse it
         raise CheckpointError(f"{paths.checkpoint(exp.id)}: holds epoch {header['epoch']} of {epochs}; "
                               f"training did not finish: run `advrepro train {exp.id}` again")
     return clf, state["params"]

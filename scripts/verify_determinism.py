@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Regenerate the offline pipeline from fresh clones and compare every result file byte for byte.
+
+    python scripts/verify_determinism.py                 # two fresh clones of HEAD, run both, compare
+    python scripts/verify_determinism.py --against .     # one fresh clone, compared with this checkout
+    python scripts/verify_determinism.py --compare A B   # compare two existing project directories
+
+Prints one verdict per file: `same`, `DIFFERENT`, `MISSING in <dir>`, or `wall-clock` for the files that
+hold measured training times (they differ from run to run by nature and are reported, not judged).
+Exits 1 if any other file differs or is missing. A whole offline run takes about 40 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Every file the pipeline writes that must be byte-identical across runs.
+COMPARED = [
+    "data/raw/*/SHA256SUMS",        # the synthesized corpora, file by file (SHA-256 of every WAV / image)
+    "data/raw/*/corpus.json",
+    "data/processed/*.npz",
+    "results/checkpoints/*.ckpt",
+    "results/history/*.json",
+    "results/metrics/*.json",
+    "results/examples/*.npz",
+    "paper/tables/*.tex",
+    "paper/figures/*.pdf",
+    "paper/generated/*.tex",
+    "results/timing/*.json",
+]
+# Files that hold wall-clock times: compared and reported, never judged.
+WALL_CLOCK = {
+    "results/timing/": "training wall times",
+    "paper/figures/figure_5_25.pdf": "training wall times (Figure 5.25)",
+    "paper/generated/timing.tex": "training wall times (timing table)",
+    "paper/generated/findings.tex": "holds the claims table, whose training-time claims use wall times",
+}
+
+
+def sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def wall_clock_reason(rel: str) -> str | None:
+    return next((why for prefix, why in WALL_CLOCK.items() if rel.startswith(prefix)), None)
+
+
+def compare(a: Path, b: Path) -> list[tuple[str, str]]:
+    """(relative path, verdict) for every compared file of either directory."""
+    rels = sorted({str(p.relative_to(d)) for d in (a, b) for pattern in COMPARED for p in d.glob(pattern)})
+    out = []
+    for rel in rels:
+        pa, pb = a / rel, b / rel
+        if not pa.exists() or not pb.exists():
+            verdict = f"MISSING in {a if not pa.exists() else b}"
+        elif sha256(pa) == sha256(pb):
+            verdict = "same"
+        else:
+            verdict = "DIFFERENT"
+        why = wall_clock_reason(rel)
+        if why and verdict != "same":
+            verdict = f"wall-clock ({why})"
+        out.append((rel, verdict))
+    return out
+
+
+def fresh_run(dest: Path, cores: str) -> float:
+    """Clone HEAD into `dest` and run the whole offline pipeline there; returns the wall time in seconds."""
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(dest)], check=True)
+    env = dict(os.environ, PYTHONPATH=str(dest / "src"))  # the clone's code, not an editable install's
+    log = dest / "verify-determinism.log"
+    print(f"running the offline pipeline in {dest} (log: {log})", flush=True)
+    start = time.monotonic()
+    with log.open("w") as f:
+        proc = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", cores, "--resources",
+                               "gpu=1"], cwd=dest, env=env, stdout=f, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit(f"error: the pipeline failed in {dest} after {seconds:.0f} s; see {log}")
+    print(f"  finished in {seconds / 60:.1f} min", flush=True)
+    return seconds
+
+
+def report(rows: list[tuple[str, str]]) -> int:
+    for rel, verdict in rows:
+        print(f"{verdict:<12} {rel}" if verdict == "same" else f"{verdict}  {rel}")
+    bad = [r for r, v in rows if not (v == "same" or v.startswith("wall-clock"))]
+    same = sum(v == "same" for _, v in rows)
+    clock = sum(v.startswith("wall-clock") for _, v in rows)
+    print(f"\n{len(rows)} files: {same} identical, {clock} differ in wall-clock times only, {len(bad)} differ or missing")
+    return 1 if bad or not rows else 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--against", type=Path, metavar="DIR", help="compare one fresh run with this project directory")
+    mode.add_argument("--compare", type=Path, nargs=2, metavar=("A", "B"), help="only compare two existing runs")
+    ap.add_argument("--workdir", type=Path, help="where the clones go (default: a new temporary directory, kept)")
+    ap.add_argument("--cores", default="all")
+    args = ap.parse_args(argv)
+
+    if args.compare:
+        return report(compare(*args.compare))
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    if dirty:
+        print("note: uncommitted changes are not in the clones; HEAD is what runs", file=sys.stderr)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="advrepro-determinism-"))
+    work.mkdir(parents=True, exist_ok=True)
+    first = work / "run-1"
+    fresh_run(first, args.cores)
+    if args.against:
+        other = args.against.resolve()
+    else:
+        other = work / "run-2"
+        fresh_run(other, args.cores)
+    return report(compare(first, other))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
