@@ -16,6 +16,11 @@ GPU = 1 if P["device"] == "gpu" else 0   # thesis profile: training jobs queue f
 # The interpreter running Snakemake runs the CLI too, so an un-activated venv works.
 CLI = f"{sys.executable} -m advrepro.cli"
 
+onstart:
+    from advrepro import runtime
+    print(runtime.workflow_note(P["device"]), file=sys.stderr)
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/report.smk"

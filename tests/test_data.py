@@ -137,3 +137,62 @@ def test_npz_files_are_byte_identical_for_equal_arrays(tmp_path):
     write_npz(b, x=np.arange(5.0))
     assert a.read_bytes() == b.read_bytes()
     assert zipfile.ZipFile(a).namelist() == ["x.npy"]
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """An idx file of unsigned bytes, as MNIST ships them."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def torchvision_layout(tmp_path):
+    """A small MNIST in torchvision's layout (raw/MNIST/raw/<idx files>): 20 training, 10 test digits."""
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 20), ("t10k", 10)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    return tmp_path / "raw"
+
+
+def test_torchvision_layout_is_read_through_torchvision(torchvision_layout):
+    xtr, ytr, xte, yte = mnist.read_torchvision(torchvision_layout)
+    assert xtr.shape == (20, 28, 28) and xte.shape == (10, 28, 28)
+    np.testing.assert_array_equal(ytr, np.arange(20) % 10)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", r"train-images-idx3-ubyte: 15000 bytes, its header promises 15696 \(truncated or corrupt\)"),
+    ("wrong_size", r"train-images-idx3-ubyte: samples of shape \[20, 20\], MNIST's are \[28, 28\]"),
+    ("empty", r"train-images-idx3-ubyte: not an idx3 file of unsigned bytes \(header empty\)"),
+    ("labels", r"train-labels-idx1-ubyte: 19 labels for 20 images"),
+])
+def test_bad_idx_files_are_refused_naming_the_file(torchvision_layout, tmp_path, damage, message):
+    folder = torchvision_layout / "MNIST" / "raw"
+    images = folder / "train-images-idx3-ubyte"
+    if damage == "truncate":
+        images.write_bytes(images.read_bytes()[:15000])
+    elif damage == "wrong_size":
+        write_idx(images, np.zeros((20, 20, 20)))
+    elif damage == "empty":
+        images.write_bytes(b"")
+    else:
+        write_idx(folder / "train-labels-idx1-ubyte", np.arange(19) % 10)
+    out = tmp_path / "mnist.npz"
+    with pytest.raises(mnist.DataError, match=message):
+        mnist.prepare("torchvision", torchvision_layout, out, n_train=10, n_test=5, image_size=10, seed=0)
+    assert not out.exists()
+
+
+def test_thesis_download_failure_says_how_to_get_the_files(tmp_path, monkeypatch):
+    """Without the upstream site (here: a mirror on a closed local port) the fetch names the files to get."""
+    from torchvision.datasets import MNIST
+
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(mnist.DataError) as info:
+        mnist.fetch("torchvision", tmp_path / "raw")
+    message = str(info.value)
+    assert "downloading MNIST with torchvision failed" in message
+    assert "train-images-idx3-ubyte.gz" in message and str(tmp_path / "raw" / "MNIST" / "raw") in message

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,49 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     changed = diff["metrics"]["results/metrics/mnist-ff-alg2-small-step.json"]
     assert (changed["n_samples"]["old"], changed["n_samples"]["new"]) == (40, 20)
     assert any(v["old"] != v["new"] for k, v in changed.items() if k.startswith("loss"))
+
+
+def _kill_when_training_saved_an_epoch(cmd: list[str], proj: Path, exp: str) -> None:
+    """Run a workflow command in its own process group; SIGKILL the whole group (engine and training
+    job) once the training state of the first epoch is on disk, that is, in the middle of the run."""
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    proc = subprocess.Popen(cmd, cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    state, deadline = proj / paths.state(exp), time.monotonic() + 300
+    while not state.exists():
+        assert proc.poll() is None, f"{cmd[0]} ended before training saved an epoch"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_an_interrupted_rule_leaves_nothing_taken_as_complete(tmp_path, raw_params, npm_tarball):
+    """Kill Snakemake, then DVC, in the middle of a training job: no output is left that either engine
+    would trust, both still list the job as to do, and the next run resumes and finishes it."""
+    params = tiny_params(raw_params, models=("ff",))
+    params["mnist"]["data"].update(n_train=2000)
+    params["mnist"]["train"].update(batch_size=5, epochs=3)
+    proj = copy_project(tmp_path / "proj", params)
+    (proj / paths.raw_dir("mnist")).mkdir(parents=True)
+    shutil.copy(npm_tarball, proj / paths.raw_dir("mnist"))
+    exp, snakemake = "mnist-ff-alg1", str(BIN / "snakemake")
+    outputs = [paths.checkpoint(exp), paths.history(exp), paths.timing(exp)]
+
+    _kill_when_training_saved_an_epoch([snakemake, paths.metrics(exp), "--cores", "2"], proj, exp)
+    assert not any((proj / out).exists() for out in outputs)
+    counts = _job_counts(run([snakemake, "-n", paths.metrics(exp), "--cores", "2"], proj).stdout)
+    assert counts.get("train") == 1 and counts.get("evaluate") == 1, counts
+    run([snakemake, "--unlock"], proj)  # the killed engine's lock; README: "After a crash"
+    proc = run([snakemake, paths.checkpoint(exp), "--cores", "2", "--rerun-incomplete"], proj)
+    assert "every job runs on the CPU" in proc.stderr or "run on the GPU" in proc.stderr  # said once
+    assert "resuming after epoch" in (proj / paths.log("train", exp)).read_text()
+    assert all((proj / out).exists() for out in outputs)
+
+    run([str(BIN / "advrepro"), "dvc-yaml"], proj)
+    run(["git", "init", "-q"], proj)
+    run([str(BIN / "dvc"), "init", "-q"], proj)
+    _kill_when_training_saved_an_epoch([str(BIN / "dvc"), "repro", f"train-{exp}"], proj, exp)
+    assert not (proj / paths.checkpoint(exp)).exists()  # DVC removed the stage's outputs before running it
+    status = run([str(BIN / "dvc"), "status", f"train-{exp}"], proj).stdout
+    assert f"train-{exp}:" in status and "up to date" not in status.lower(), status

