@@ -12,7 +12,6 @@ Exits 1 if any other file differs or is missing. A whole offline run takes about
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
@@ -20,58 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from advrepro.determinism import compare
+
 ROOT = Path(__file__).resolve().parents[1]
-
-# Every file the pipeline writes that must be byte-identical across runs.
-COMPARED = [
-    "data/raw/*/SHA256SUMS",        # the synthesized corpora, file by file (SHA-256 of every WAV / image)
-    "data/raw/*/corpus.json",
-    "data/processed/*.npz",
-    "results/checkpoints/*.ckpt",
-    "results/history/*.json",
-    "results/metrics/*.json",
-    "results/examples/*.npz",
-    "paper/tables/*.tex",
-    "paper/figures/*.pdf",
-    "paper/generated/*.tex",
-    "results/timing/*.json",
-]
-# Files that hold wall-clock times: compared and reported, never judged.
-WALL_CLOCK = {
-    "results/timing/": "training wall times",
-    "paper/figures/figure_5_25.pdf": "training wall times (Figure 5.25)",
-    "paper/generated/timing.tex": "training wall times (timing table)",
-    "paper/generated/findings.tex": "holds the claims table, whose training-time claims use wall times",
-}
-
-
-def sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def wall_clock_reason(rel: str) -> str | None:
-    return next((why for prefix, why in WALL_CLOCK.items() if rel.startswith(prefix)), None)
-
-
-def compare(a: Path, b: Path) -> list[tuple[str, str]]:
-    """(relative path, verdict) for every compared file of either directory."""
-    rels = sorted({str(p.relative_to(d)) for d in (a, b) for pattern in COMPARED for p in d.glob(pattern)})
-    out = []
-    for rel in rels:
-        pa, pb = a / rel, b / rel
-        if not pa.exists() or not pb.exists():
-            verdict = f"MISSING in {a if not pa.exists() else b}"
-        elif sha256(pa) == sha256(pb):
-            verdict = "same"
-        else:
-            verdict = "DIFFERENT"
-        why = wall_clock_reason(rel)
-        if why and verdict != "same":
-            verdict = f"wall-clock ({why})"
-        out.append((rel, verdict))
-    return out
-
 
 def fresh_run(dest: Path, cores: str) -> float:
     """Clone HEAD into `dest` and run the whole offline pipeline there; returns the wall time in seconds."""

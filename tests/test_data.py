@@ -196,3 +196,14 @@ def test_thesis_download_failure_says_how_to_get_the_files(tmp_path, monkeypatch
     message = str(info.value)
     assert "downloading MNIST with torchvision failed" in message
     assert "train-images-idx3-ubyte.gz" in message and str(tmp_path / "raw" / "MNIST" / "raw") in message
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Outputs are renamed from a temporary file; they must not stay owner-only like mkstemp's files."""
+    import os
+
+    out = tmp_path / "x.npz"
+    write_npz(out, x=np.arange(3))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
 import re
 import shutil
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +259,9 @@ def test_fetch_leaves_no_half_written_directory(tmp_path, monkeypatch):
         raise DataError("rendering failed")
 
     monkeypatch.setattr(gtsrb, "render_image", fail)
+    # Workers forked from this process see the failing renderer (the fork server's would not).
+    monkeypatch.setattr(gtsrb, "worker_pool",
+                        lambda: ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")))
     with pytest.raises(DataError, match="rendering failed"):
         gtsrb.fetch(CFG, tmp_path / "raw", seed=0)
     assert os.listdir(tmp_path) == []

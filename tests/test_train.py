@@ -1,11 +1,7 @@
 """Training and evaluation end to end in-process and through the CLI, on tiny configurations."""
 from __future__ import annotations
 
-import hashlib
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

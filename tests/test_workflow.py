@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advrepro import dvcgen, paths
+from advrepro import determinism, dvcgen, paths
 from advrepro.data import mnist
 from advrepro.experiments import FIGURES, TABLES
 from advrepro.params import load_params
@@ -124,9 +124,10 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     assert "Claims of the thesis, checked" in text and "Training time" in text
     assert "Nothing to be done" in run([str(BIN / "snakemake"), "-n", "--cores", "2"], proj).stdout
 
-    # 2. DVC on the same project: generated dvc.yaml, a repro, then nothing to do. DVC runs one stage at a
-    # time and rewrites dvc.lock after each, so it reproduces two small tables (an image and an audio
-    # source, 3 runs), not all.
+    # 2. DVC on the same project, from the raw data again: a second run of every section (one table or
+    # experiment each: MNIST, GTSRB, Speech Commands, UrbanSound8K), compared file by file with the first,
+    # then nothing to do. DVC runs one stage at a time and rewrites dvc.lock after each, hence not all.
+    first_run = determinism.digests(proj)
     run([str(BIN / "advrepro"), "dvc-yaml"], proj)
     shutil.rmtree(proj / "results")
     shutil.rmtree(proj / ".snakemake")
@@ -134,11 +135,17 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     run([str(BIN / "dvc"), "init", "-q"], proj)
     run(["git", "add", "-A"], proj)
     run(["git", "commit", "-qm", "tiny project"], proj)
-    targets = ["table-A_1", "table-5_10"]
+    targets = ["table-A_1", "table-5_10", "evaluate-gtsrb-ff-plain", "evaluate-speech-raw-ff-plain"]
     run([str(BIN / "dvc"), "repro", *targets], proj)
-    metrics_dvc = {p.name: p.read_bytes() for p in (proj / "results/metrics").iterdir()}
-    assert len(metrics_dvc) == 3 and "urban-mel-ff-alg2-reg.json" in metrics_dvc
-    assert metrics_dvc == {k: metrics_snakemake[k] for k in metrics_dvc}  # two engines, one set of numbers
+    second_run = determinism.digests(proj)
+    judged = [rel for rel in second_run if determinism.wall_clock_reason(rel) is None]
+    for kind in ("processed/mnist", "processed/gtsrb", "processed/speech-raw", "processed/urban-mel",
+                 "raw/gtsrb/SHA256SUMS", "raw/speech/SHA256SUMS", "raw/urban/SHA256SUMS", "checkpoints/gtsrb-",
+                 "checkpoints/speech-", "history/mnist-", "metrics/urban-", "examples/speech-", "tables/table_A_1"):
+        assert any(kind in rel for rel in judged), kind  # every section was run twice
+    assert [rel for rel in judged if second_run[rel] != first_run.get(rel)] == []  # two runs, one set of bytes
+    metrics_dvc = [p.name for p in (proj / "results/metrics").iterdir()]
+    assert len(metrics_dvc) == 5 and "urban-mel-ff-alg2-reg.json" in metrics_dvc
     assert "up to date" in run([str(BIN / "dvc"), "repro", *targets], proj).stdout
     run(["git", "add", "-A"], proj)
     run(["git", "commit", "-qm", "baseline results"], proj)

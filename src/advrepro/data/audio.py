@@ -293,3 +293,13 @@ def write_representations(prefix: str, waves: np.ndarray, labels: np.ndarray, gr
         log.info("wrote %s", outputs[name])
         summary[name] = {"scale": [float(scale[0]), float(scale[1])], **{k: list(v.shape) for k, v in out.items()}}
     return summary
+
+
+def worker_pool():
+    """A process pool, one worker per CPU (at most 8), started from a fork server: forking a process
+    that already runs threads (JAX's, once imported) can deadlock."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = max(1, min(len(os.sched_getaffinity(0)), 8))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))

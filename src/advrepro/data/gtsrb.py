@@ -18,7 +18,6 @@ import functools
 import io
 import logging
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import write_npz, write_text
-from .audio import SUMS, build_corpus, stream, verify_sums
+from .audio import SUMS, build_corpus, stream, verify_sums, worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -609,8 +608,6 @@ def _fetch_synthetic(data_cfg: dict, root: Path, seed: int) -> None:
     """Every image on its own seeded stream, so the worker processes (one per CPU) may take them in any
     order: the files and the CSVs (in plan order) are the same bytes. The test images are numbered in a
     seeded random order, so their names do not give the class away (as in the real test set)."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm import tqdm
 
     size, n_train, n_test = data_cfg["render_size"], data_cfg["train_per_class"], data_cfg["test_per_class"]
@@ -623,8 +620,7 @@ def _fetch_synthetic(data_cfg: dict, root: Path, seed: int) -> None:
     order = stream(seed, _ORDER).permutation(N_CLASSES * n_test)
     tests = [(root, _TEST, int(k) // n_test, int(k) % n_test, f"{TEST_DIR}/{j:05d}.ppm", size, seed)
              for j, k in enumerate(order)]
-    workers = max(1, min(len(os.sched_getaffinity(0)), 8))
-    with ProcessPoolExecutor(workers) as pool:
+    with worker_pool() as pool:
         rows = list(tqdm(pool.map(_render_and_write, tasks + tests, chunksize=16), total=len(tasks) + len(tests),
                          desc="render signs", unit="image", mininterval=2))
     for c in range(N_CLASSES):

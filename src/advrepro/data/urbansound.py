@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import DataError
 from . import wavio
 from .audio import (SUMS, build_corpus, colored_noise, file_hash, stream, verify_sums, write_manifest,
-                    write_representations)
+                    worker_pool, write_representations)
 
 log = logging.getLogger(__name__)
 
@@ -308,14 +308,11 @@ def _synthesize_and_write(task: tuple) -> dict:
 def _fetch_synthetic(data_cfg: dict, root: Path, seed: int) -> None:
     """Every slice on its own seeded streams, so the worker processes (one per CPU) may take them in
     any order: the files and the CSV (in plan order) are the same bytes."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm import tqdm
 
     corpus = data_cfg["corpus"]
     tasks = [(root, r, k, corpus, seed) for r in draw_recordings(corpus, seed) for k in range(r["slices"])]
-    workers = max(1, min(len(os.sched_getaffinity(0)), 8))
-    with ProcessPoolExecutor(workers) as pool:
+    with worker_pool() as pool:
         rows = list(tqdm(pool.map(_synthesize_and_write, tasks, chunksize=8), total=len(tasks),
                          desc="synthesize", unit="clip", mininterval=2))
     write_manifest(root / METADATA, rows)
