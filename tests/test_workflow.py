@@ -25,7 +25,7 @@ from advrepro.params import load_params
 from .conftest import ROOT, tiny_params
 
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ["Snakefile", "workflow", "paper/main.tex", "paper/thesis", ".gitignore", "src"]
+PROJECT_FILES = ["Snakefile", "workflow", "profiles", "paper/main.tex", "paper/thesis", ".gitignore", "src"]
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
