@@ -24,10 +24,11 @@ reproduce: system-deps venv
 	$(BIN)/advrepro validate
 	@# A fresh clone has the committed metrics but no checkpoints (DVC-tracked): retrain every experiment
 	@# then, so that the committed results are checked, not reused; afterwards the runs are incremental.
+	@# (profiles/default/config.yaml adds --rerun-incomplete.)
 	@if [ -z "$$(ls results/checkpoints 2>/dev/null)" ]; then \
 	  echo "no checkpoints yet: training every experiment (the committed results are the reference)"; \
 	  force="--forcerun train"; fi; \
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --printshellcmds --rerun-incomplete $$force
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --printshellcmds $$force
 	@echo "done: paper/main.pdf"
 
 test: system-deps venv

@@ -23,6 +23,7 @@ from advrepro.determinism import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def fresh_run(dest: Path, cores: str) -> float:
     """Clone HEAD into `dest` and run the whole offline pipeline there; returns the wall time in seconds."""
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(dest)], check=True)

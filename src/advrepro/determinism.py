@@ -2,8 +2,9 @@
 (used by scripts/verify_determinism.py and the end-to-end test)."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from .io import sha256
 
 # Every file the pipeline writes that must be byte-identical across runs.
 COMPARED = [
@@ -28,34 +29,26 @@ WALL_CLOCK = {
 }
 
 
-def sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def wall_clock_reason(rel: str) -> str | None:
     return next((why for prefix, why in WALL_CLOCK.items() if rel.startswith(prefix)), None)
-
-
-def compare(a: Path, b: Path) -> list[tuple[str, str]]:
-    """(relative path, verdict) for every compared file of either directory."""
-    rels = sorted({str(p.relative_to(d)) for d in (a, b) for pattern in COMPARED for p in d.glob(pattern)})
-    out = []
-    for rel in rels:
-        pa, pb = a / rel, b / rel
-        if not pa.exists() or not pb.exists():
-            verdict = f"MISSING in {a if not pa.exists() else b}"
-        elif sha256(pa) == sha256(pb):
-            verdict = "same"
-        else:
-            verdict = "DIFFERENT"
-        why = wall_clock_reason(rel)
-        if why and verdict != "same":
-            verdict = f"wall-clock ({why})"
-        out.append((rel, verdict))
-    return out
 
 
 def digests(root: Path) -> dict[str, str]:
     """SHA-256 of every compared file under `root`, by path relative to it."""
     return {str(p.relative_to(root)): sha256(p) for pattern in COMPARED for p in sorted(root.glob(pattern))}
+
+
+def compare(a: Path, b: Path) -> list[tuple[str, str]]:
+    """(relative path, verdict) for every compared file of either directory."""
+    da, db = digests(a), digests(b)
+    out = []
+    for rel in sorted(da.keys() | db.keys()):
+        if rel not in da or rel not in db:
+            verdict = f"MISSING in {a if rel not in da else b}"
+        else:
+            verdict = "same" if da[rel] == db[rel] else "DIFFERENT"
+        why = wall_clock_reason(rel)
+        if why and verdict != "same":
+            verdict = f"wall-clock ({why})"
+        out.append((rel, verdict))
+    return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -74,3 +75,13 @@ def read_npz(path: str | Path, skip: tuple[str, ...] = ()) -> dict[str, np.ndarr
     """All arrays of an npz file except those named in `skip` (never unpickled)."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files if k not in skip}
+
+
+def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks (archives run to gigabytes)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
+def sha256(path: str | Path) -> str:
+    return file_hash(path, "sha256")

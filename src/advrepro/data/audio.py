@@ -8,7 +8,6 @@ fetched or synthesized and split; from a [N, n] waveform array on, they take the
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..io import write_npz, write_text
+from ..io import sha256, write_npz, write_text
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +47,6 @@ def colored_noise(mix: dict, rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 # ---- checksums and the install of a finished directory ---------------------------------------
-
-def file_hash(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, read in chunks (archives run to gigabytes)."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, algorithm).hexdigest()
-
-
-def sha256(path: Path) -> str:
-    return file_hash(path, "sha256")
-
 
 def write_sums(root: Path, relpaths: list[str]) -> None:
     """`sha256sum -c`-compatible list of the given files."""

@@ -136,9 +136,9 @@ def read_torchvision(raw_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                         "or use the offline profile")
     counts = {name: check_idx(folder / name, *spec) for name, spec in IDX_FILES.items()}
     for split in ("train", "t10k"):
-        if counts[f"{split}-images-idx3-ubyte"] != counts[f"{split}-labels-idx1-ubyte"]:
-            raise DataError(f"{folder / (split + '-labels-idx1-ubyte')}: {counts[split + '-labels-idx1-ubyte']} "
-                            f"labels for {counts[split + '-images-idx3-ubyte']} images")
+        images, labels = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
+        if images != labels:
+            raise DataError(f"{folder / f'{split}-labels-idx1-ubyte'}: {labels} labels for {images} images")
     sets = [MNIST(root=str(raw_dir), train=t, download=False) for t in (True, False)]
     return tuple(a for s in sets for a in (s.data.numpy().astype(np.uint8), s.targets.numpy().astype(np.int32)))
 

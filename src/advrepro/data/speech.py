@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..io import sha256
 from . import wavio
-from .audio import (SUMS, build_corpus, colored_noise, sha256, stream, verify_sums, write_manifest,
+from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, write_manifest,
                     write_representations)
 
 log = logging.getLogger(__name__)

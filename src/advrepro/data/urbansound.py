@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..io import file_hash
 from . import wavio
-from .audio import (SUMS, build_corpus, colored_noise, file_hash, stream, verify_sums, write_manifest,
-                    worker_pool, write_representations)
+from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, worker_pool, write_manifest,
+                    write_representations)
 
 log = logging.getLogger(__name__)
 
