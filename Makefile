@@ -1,51 +1,57 @@
 # make reproduce   set up .venv, fetch the offline data, run the whole workflow -> paper/main.pdf
-# make test        run the test suite
+# make test        run the whole test suite (what CI runs)
+# make test-fast   the fast tier: pytest -m "not slow"
 # make paper       rebuild only the tables, figures and PDF from existing results
 # make verify-determinism   run the offline pipeline twice from fresh clones, compare every result file
+# Every path in a recipe is quoted: a checkout whose path has a space works.
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: reproduce test paper venv system-deps dvc-yaml benchmark verify-determinism clean
+.PHONY: reproduce test test-fast paper venv system-deps dvc-yaml benchmark verify-determinism clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	python3 -m venv "$(VENV)"
+	"$(BIN)/pip" install --quiet --upgrade pip
+	"$(BIN)/pip" install --quiet -e '.[dev]'
+	touch "$@"
 
 system-deps:
 	bash scripts/system-deps.sh
 
 reproduce: system-deps venv
-	$(BIN)/advrepro validate
+	"$(BIN)/advrepro" validate
 	@# A fresh clone has the committed metrics but no checkpoints (DVC-tracked): retrain every experiment
 	@# then, so that the committed results are checked, not reused; afterwards the runs are incremental.
 	@# (profiles/default/config.yaml adds --rerun-incomplete.)
 	@if [ -z "$$(ls results/checkpoints 2>/dev/null)" ]; then \
 	  echo "no checkpoints yet: training every experiment (the committed results are the reference)"; \
 	  force="--forcerun train"; fi; \
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --printshellcmds $$force
+	"$(BIN)/snakemake" --cores $(CORES) --resources gpu=1 --printshellcmds $$force
 	@echo "done: paper/main.pdf"
 
 test: system-deps venv
-	$(BIN)/python -m pytest
+	"$(BIN)/python" -m pytest $(PYTEST_ARGS)
+
+# The fast tier for day-to-day work (a few minutes): everything but the end-to-end runs marked slow.
+test-fast: venv
+	"$(BIN)/python" -m pytest -m "not slow" $(PYTEST_ARGS)
 
 paper: venv
-	$(BIN)/advrepro report
-	$(BIN)/advrepro paper
+	"$(BIN)/advrepro" report
+	"$(BIN)/advrepro" paper
 
 dvc-yaml: venv
-	$(BIN)/advrepro dvc-yaml
+	"$(BIN)/advrepro" dvc-yaml
 
 verify-determinism: system-deps venv
-	$(BIN)/python scripts/verify_determinism.py $(VERIFY_ARGS)
+	"$(BIN)/python" scripts/verify_determinism.py $(VERIFY_ARGS)
 
 benchmark: venv
-	$(BIN)/python benchmarks/throughput.py
+	"$(BIN)/python" benchmarks/throughput.py
 
 clean:
 	rm -rf results data/processed paper/tables paper/figures paper/generated paper/.build paper/main.pdf .snakemake

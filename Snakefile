@@ -13,8 +13,9 @@ configfile: "params.yaml"
 P = load_params("params.yaml", config.get("profile"))
 PROFILE = P["profile"]
 GPU = 1 if P["device"] == "gpu" else 0   # thesis profile: training jobs queue for the GPU
-# The interpreter running Snakemake runs the CLI too, so an un-activated venv works.
-CLI = f"{sys.executable} -m advrepro.cli"
+# The interpreter running Snakemake runs the CLI too, so an un-activated venv works. A list, so that
+# `{CLI:q}` quotes each word (a checkout whose path has a space works).
+CLI = [sys.executable, "-m", "advrepro.cli"]
 
 onstart:
     from advrepro import runtime

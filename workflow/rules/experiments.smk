@@ -22,7 +22,7 @@ rule train:
     wildcard_constraints:
         exp="|".join(EXPERIMENTS),
     shell:
-        "{CLI} train {wildcards.exp} --profile {PROFILE} --log {log}"
+        "{CLI:q} train {wildcards.exp:q} --profile {PROFILE:q} --log {log:q}"
 
 
 rule evaluate:
@@ -41,4 +41,4 @@ rule evaluate:
     wildcard_constraints:
         exp="|".join(EXPERIMENTS),
     shell:
-        "{CLI} evaluate {wildcards.exp} --profile {PROFILE} --log {log}"
+        "{CLI:q} evaluate {wildcards.exp:q} --profile {PROFILE:q} --log {log:q}"

@@ -14,7 +14,7 @@ rule table:
     log:
         paths.log("report", "table_{id}"),
     shell:
-        "{CLI} table {wildcards.id} --profile {PROFILE} --log {log}"
+        "{CLI:q} table {wildcards.id:q} --profile {PROFILE:q} --log {log:q}"
 
 
 rule figure:
@@ -27,7 +27,7 @@ rule figure:
     log:
         paths.log("report", "figure_{id}"),
     shell:
-        "{CLI} figure {wildcards.id} --profile {PROFILE} --log {log}"
+        "{CLI:q} figure {wildcards.id:q} --profile {PROFILE:q} --log {log:q}"
 
 
 rule findings:
@@ -39,7 +39,7 @@ rule findings:
     log:
         paths.log("report", "findings"),
     shell:
-        "{CLI} findings --profile {PROFILE} --log {log}"
+        "{CLI:q} findings --profile {PROFILE:q} --log {log:q}"
 
 
 rule timing:
@@ -50,7 +50,7 @@ rule timing:
     log:
         paths.log("report", "timing"),
     shell:
-        "{CLI} timing --profile {PROFILE} --log {log}"
+        "{CLI:q} timing --profile {PROFILE:q} --log {log:q}"
 
 
 rule paper:
@@ -65,4 +65,4 @@ rule paper:
     log:
         paths.log("paper", "main"),
     shell:
-        "{CLI} paper --profile {PROFILE} --log {log}"
+        "{CLI:q} paper --profile {PROFILE:q} --log {log:q}"
