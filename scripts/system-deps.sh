@@ -19,9 +19,10 @@ need() {  # need TOOL PACKAGE
 have() { command -v "$1" >/dev/null 2>&1; }
 
 last_lines() {  # the end of apt's output, without needing `tail`
-  local lines
+  local lines start
   mapfile -t lines <<<"$1"
-  printf '  %s\n' "${lines[@]: -15}"
+  start=$(( ${#lines[@]} > 15 ? ${#lines[@]} - 15 : 0 ))
+  printf '  %s\n' "${lines[@]:start}"
 }
 
 # Where npm is not on the PATH but the installed Node.js ships it: print where it is.

@@ -18,6 +18,17 @@ from advrepro.io import write_npz
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
+# The slow tier (`pytest -m slow`; `make test-fast` leaves it out): besides the tests marked by hand (the
+# end-to-end workflow runs, resume after a kill), every test that synthesizes a corpus or runs `npm pack`,
+# known by the fixtures it uses.
+SLOW_FIXTURES = {"corpus", "prepared", "packed", "npm_tarball"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def raw_params() -> dict:

@@ -11,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from advrepro import checkpoint, paths
 from advrepro.io import write_npz
 
 from .conftest import digest, run_cli, toy_digits
+
+pytestmark = pytest.mark.slow  # real training processes, killed and restarted
 
 EXP = "mnist-ff-alg1"
 

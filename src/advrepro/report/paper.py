@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 
 def build(paper_dir: Path, main: str = "main.tex") -> Path:
     if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
-        raise PaperError("latexmk/pdflatex not found: install them (Debian: apt-get install latexmk "
-                          "texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended)")
+        raise PaperError("latexmk/pdflatex not found: run `bash scripts/system-deps.sh` (Debian: apt-get install "
+                         "latexmk texlive-latex-recommended)")
     build_dir = paper_dir / ".build"
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={build_dir.name}", main]
     log.info("%s (in %s)", " ".join(cmd), paper_dir)
