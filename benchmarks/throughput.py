@@ -32,6 +32,8 @@ def main() -> None:
 
     from advrepro import attacks, train
     from advrepro.experiments import SCENARIOS, Experiment
+    from advrepro.models import MODELS
+    from advrepro.models.classifier import classifier_for, init_weights
 
     cfg = p["mnist"]
     size, bs = cfg["data"]["image_size"], cfg["train"]["batch_size"]
@@ -58,9 +60,9 @@ def main() -> None:
     for model in args.models or cfg["models"]:
         for scen in ("plain", "alg1"):
             exp = Experiment("mnist", model, SCENARIOS[scen])
-            clf = train.classifier_for(p, exp, 10)
-            w = train.init_params(clf, p["seed"], np.asarray(x))
-            tx = train.optimizer(cfg["train"], w, 1000)
+            clf = classifier_for(p, exp, 10)
+            w = init_weights(clf, p["seed"], np.asarray(x))
+            tx = train.optimizer(cfg["train"], w, MODELS[exp.model].param_groups, 1000)
             step = train.make_train_step(clf, tx, p, exp, 10, steps_per_epoch=100)
             state = (w, tx.init(w))
             key = jax.random.PRNGKey(0)

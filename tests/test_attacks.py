@@ -9,7 +9,7 @@ import pytest
 
 from advrepro import attacks, robust, transforms
 from advrepro.models import build_model
-from advrepro.train import Classifier
+from advrepro.models.classifier import Classifier
 
 EPS = 0.3
 

@@ -6,11 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from advrepro.models import (
-    MODEL_NAMES,
-    S4Layer,
+from advrepro.models import MODEL_NAMES, build_model
+from advrepro.models.s4 import (
     S4SSM,
-    build_model,
+    S4Layer,
     causal_convolution,
     discrete_DPLR,
     kernel_DPLR,
@@ -160,7 +159,7 @@ def test_parameter_counts_mnist_size():
 
 @pytest.mark.parametrize("L", [16, 200])  # the direct (Toeplitz) branch and the FFT branch
 def test_causal_convolution_matches_numpy(L):
-    from advrepro.models import DIRECT_CONV_MAX_L, causal_convolution
+    from advrepro.models.s4 import DIRECT_CONV_MAX_L, causal_convolution
 
     assert (L <= DIRECT_CONV_MAX_L) == (L == 16)
     rng = np.random.default_rng(L)
@@ -175,7 +174,8 @@ def test_conv_frontend_frames_compute_flax_strided_convolution():
     gradients on the CPU); it must equal flax's nn.Conv with the same weights."""
     import flax.linen as nn
 
-    from advrepro.models import build_model, frames
+    from advrepro.models import build_model
+    from advrepro.models.frontends import frames
 
     x = jax.random.normal(jax.random.PRNGKey(1), (3, 1000, 2))
     conv = nn.Conv(4, (250,), strides=(125,), padding="VALID")

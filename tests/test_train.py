@@ -106,7 +106,7 @@ def test_unknown_experiment_is_a_clear_error(project):
 
 
 def test_classifier_feeds_patches_in_raster_order():
-    from advrepro.train import to_sequence
+    from advrepro.models.classifier import to_sequence
 
     x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
     np.testing.assert_array_equal(to_sequence(x, 1)[0, :, 0], np.arange(16))
@@ -171,7 +171,7 @@ def test_frame_norm_goes_only_in_front_of_the_named_representations(raw_params):
     import jax
     import jax.numpy as jnp
 
-    from advrepro.train import classifier_for, init_params
+    from advrepro.models.classifier import classifier_for, init_weights
 
     p = tiny_params(raw_params)
     p["speech"]["spectrogram"]["model"]["frame_norm"] = ["mel"]
@@ -179,10 +179,10 @@ def test_frame_norm_goes_only_in_front_of_the_named_representations(raw_params):
     x[:, :, 3] += 0.01  # the shape of a quiet spectrogram after min-max scaling
     for dataset, expected in (("speech-mel", True), ("speech-meldb", False)):
         clf = classifier_for(p, Experiment(dataset, "ff", SCENARIOS["plain"]), 10)
-        params = init_params(clf, 0, x)
+        params = init_weights(clf, 0, x)
         assert ("frame_norm" in params) is expected, dataset
     clf = classifier_for(p, Experiment("speech-mel", "ff", SCENARIOS["plain"]), 10)
-    params = init_params(clf, 0, x)
+    params = init_weights(clf, 0, x)
     normed = jax.nn.standardize(jnp.asarray(x), axis=-1, epsilon=1e-6)
     assert float(jnp.abs(normed).max()) > 3  # the 0.01 bump becomes the largest feature
     logits = clf.logits(params, x)

@@ -19,7 +19,7 @@ import yaml
 
 from advrepro import determinism, dvcgen, paths
 from advrepro.data import mnist
-from advrepro.experiments import FIGURES, TABLES
+from advrepro.experiments import FIGURES, SOURCES, TABLES, all_experiments
 from advrepro.params import load_params
 
 from .conftest import ROOT, tiny_params
@@ -82,10 +82,11 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     out = run([str(BIN / "snakemake"), "-n", "-p", "--cores", "2", "--resources", "gpu=1", "--config",
                "profile=thesis"], tmp_path).stdout
     counts = _job_counts(out)
-    n_exp = 4 * 7 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)  # MNIST, GTSRB; speech and urban raw, Mel(+dB)
-    assert counts == {"all": 1, "evaluate": n_exp, "fetch": 4, "figure": len(FIGURES), "findings": 1, "paper": 1,
-                      "prepare_image": 2, "prepare_audio": 2, "table": len(TABLES), "timing": 1,
-                      "train": n_exp}, counts
+    n_exp = len(all_experiments(load_params(ROOT / "params.yaml", "thesis")))
+    assert n_exp == 4 * 7 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)  # MNIST, GTSRB; speech, urban raw, Mel(+dB)
+    prepares = {f"prepare_{s}": 1 for s in SOURCES}
+    assert counts == {"all": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES), "findings": 1,
+                      "paper": 1, **prepares, "table": len(TABLES), "timing": 1, "train": n_exp}, counts
     assert "train mnist-s4-alg1 --profile thesis" in out
     assert "train speech-meldb-gru-alg2-specaug --profile thesis" in out
     assert "train urban-mel-s4-alg2-reg --profile thesis" in out

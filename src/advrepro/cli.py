@@ -51,49 +51,18 @@ def cmd_validate(p: dict, args) -> None:
     print(f"{args.params}: valid; profile {p['profile']!r}, {len(all_experiments(p))} experiments")
 
 
-def _audio_module(source: str):
-    if source == "speech":
-        from .data import speech
-
-        return speech
-    from .data import urbansound
-
-    return urbansound
-
-
 def cmd_fetch(p: dict, args) -> None:
-    raw = Path(paths.raw_dir(args.dataset))
-    if args.dataset == "mnist":
-        from .data import mnist
+    from .data import SOURCES
 
-        mnist.fetch(p["mnist"]["data"]["source"], raw)
-    elif args.dataset == "gtsrb":
-        from .data import gtsrb
-
-        gtsrb.fetch(p["gtsrb"]["data"], raw, seed=p["seed"])
-    else:
-        module = _audio_module(args.dataset)
-        module.fetch(p[args.dataset]["data"], raw, seed=p["seed"])
+    SOURCES[args.dataset].fetch(p[args.dataset], Path(paths.raw_dir(args.dataset)), p["seed"])
 
 
 def cmd_prepare(p: dict, args) -> None:
-    raw = Path(paths.raw_dir(args.dataset))
-    if args.dataset == "mnist":
-        from .data import mnist
+    from .data import SOURCES
 
-        d = p["mnist"]["data"]
-        mnist.prepare(d["source"], raw, Path(paths.processed("mnist")), n_train=d["n_train"], n_test=d["n_test"],
-                      image_size=d["image_size"], seed=p["seed"])
-    elif args.dataset == "gtsrb":
-        from .data import gtsrb
-
-        d = p["gtsrb"]["data"]
-        gtsrb.prepare(d, raw, Path(paths.processed("gtsrb")), image_size=d["image_size"], seed=p["seed"])
-    else:
-        from .experiments import source_datasets
-
-        outputs = {name: Path(paths.processed(name)) for name in source_datasets(args.dataset)}
-        _audio_module(args.dataset).prepare(p[args.dataset], raw, outputs, seed=p["seed"])
+    source = SOURCES[args.dataset]
+    outputs = {d.name: Path(paths.processed(d.name)) for d in source.datasets}
+    source.prepare(p[args.dataset], Path(paths.raw_dir(args.dataset)), outputs, p["seed"])
 
 
 def cmd_train(p: dict, args) -> None:
@@ -205,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    from .experiments import SOURCES
+    from .data import SOURCES
 
-    dataset = ("dataset", {"choices": list(SOURCES), "metavar": "SOURCE", "help": " | ".join(SOURCES)})
+    dataset = ("dataset", {"choices": SOURCES.names(), "metavar": "SOURCE", "help": " | ".join(SOURCES)})
     add("validate", cmd_validate, "check params.yaml against its schema")
     add("fetch", cmd_fetch, "fetch a dataset's raw files (checksummed)", dataset)
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)

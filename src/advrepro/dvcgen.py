@@ -30,22 +30,12 @@ def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
     return stage
 
 
-SOURCE_CODE = {"mnist": ["data/mnist.py"], "gtsrb": ["data/gtsrb.py", "data/audio.py"],
-               "speech": ["data/speech.py", "data/espeak.py", "data/audio.py", "data/wavio.py"],
-               "urban": ["data/urbansound.py", "data/audio.py", "data/wavio.py"]}
-# What a fetch depends on: MNIST downloads a fixed file; the audio corpora are synthesized from the seed.
-FETCH_PARAMS = {"mnist": ["profile", "profiles", "mnist.data.source"],
-                "gtsrb": ["profile", "profiles", "seed", "gtsrb.data"],
-                "speech": ["profile", "profiles", "seed", "speech.data"],
-                "urban": ["profile", "profiles", "seed", "urban.data"]}
-
-
 def stages(params: dict) -> dict:
     out: dict[str, dict] = {}
-    for src in SOURCES:
-        code = [f"{CODE}/{c}" for c in SOURCE_CODE[src]]
+    for source in SOURCES.values():
+        src, code = source.name, [f"{CODE}/{c}" for c in source.code]
         out[f"fetch-{src}"] = _stage(f"advrepro fetch {src} --log {paths.log('data', 'fetch-' + src)}",
-                                     deps=code, params=FETCH_PARAMS[src], outs=[paths.raw_dir(src)])
+                                     deps=code, params=list(source.fetch_params), outs=[paths.raw_dir(src)])
         out[f"prepare-{src}"] = _stage(f"advrepro prepare {src} --log {paths.log('data', 'prepare-' + src)}",
                                        deps=[paths.raw_dir(src)] + code, params=PROFILE_PARAMS + data_keys(params, src),
                                        outs=[paths.processed(d) for d in source_datasets(src)])

@@ -17,7 +17,7 @@ from . import attacks, paths
 from .data import Arrays
 from .experiments import DATASETS, Experiment, config
 from .io import write_json, write_npz
-from .train import load_trained
+from .models.classifier import load_trained
 
 log = logging.getLogger(__name__)
 

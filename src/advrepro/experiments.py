@@ -7,39 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import data
+from .models import MODELS
 from .errors import UsageError
 
-MODEL_LABELS = {"ff": "FF", "gru": "GRU", "lstm": "LSTM", "s4": "S4"}
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """One input representation the models are trained on (an experiment's first id part)."""
-    name: str            # processed file data/processed/<name>.npz, experiment id prefix
-    source: str          # params section with the `data` the raw files come from (fetch/prepare unit)
-    section: str         # dotted params key with models, model, train, robust..., evaluation
-    kind: str            # image | waveform | spectrogram
-    label: str           # as the paper names it
-
-
-DATASETS = {d.name: d for d in (
-    Dataset("mnist", "mnist", "mnist", "image", "MNIST"),
-    Dataset("gtsrb", "gtsrb", "gtsrb", "image", "GTSRB"),
-    Dataset("speech-raw", "speech", "speech.raw", "waveform", "Speech Commands, raw waveform"),
-    Dataset("speech-meldb", "speech", "speech.spectrogram", "spectrogram",
-            "Speech Commands, Mel spectrogram + AmplitudeToDB"),
-    Dataset("speech-mel", "speech", "speech.spectrogram", "spectrogram", "Speech Commands, Mel spectrogram"),
-    Dataset("urban-raw", "urban", "urban.raw", "waveform", "UrbanSound8K, raw waveform"),
-    Dataset("urban-mel", "urban", "urban.spectrogram", "spectrogram", "UrbanSound8K, Mel spectrogram"),
-    Dataset("urban-meldb", "urban", "urban.spectrogram", "spectrogram",
-            "UrbanSound8K, Mel spectrogram + AmplitudeToDB"),
-)}
-SOURCES = ("mnist", "gtsrb", "speech", "urban")  # fetch + prepare units, in pipeline order
+# The data sources and the processed datasets they write (data/): re-exported for the workflow files.
+SOURCES = data.SOURCES
+DATASETS = data.DATASETS
 
 
 def source_datasets(source: str) -> list[str]:
     """The processed datasets one `prepare <source>` writes."""
-    return [d.name for d in DATASETS.values() if d.source == source]
+    return [d.name for d in SOURCES[source].datasets]
 
 
 def lookup(params: dict, dotted: str):
@@ -104,7 +85,7 @@ class Experiment:
 
     @property
     def label(self) -> str:
-        return f"{MODEL_LABELS[self.model]} {self.scenario.label}".strip()
+        return f"{MODELS[self.model].label} {self.scenario.label}".strip()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from .data import Arrays
 from .errors import AdvreproError, CheckpointError, ParamsError
 from .experiments import DATASETS, Experiment, config, robust_config
 from .io import write_json
-from .models import build_model, ssm_param_mask
+from .models import MODELS
+from .models.classifier import Classifier, classifier_for, init_weights
 from .robust import class_targeted_copies, likeliest_wrong_classes, robust_loss, targeted_copies
 
 log = logging.getLogger(__name__)
@@ -38,53 +39,9 @@ class TrainingDiverged(AdvreproError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def to_sequence(x, patch: int = 1):
-    """Images [B, H, W, C] -> sequences [B, (H/patch)(W/patch), patch*patch*C] in raster order.
-
-    patch=1 is the thesis's pixel-by-pixel feeding ([784, 1] for MNIST); the offline profile
-    feeds 2x2 patches to shorten the sequences (params.yaml: model.patch)."""
-    b, h, w, c = x.shape
-    x = x.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, (h // patch) * (w // patch), patch * patch * c)
-
-
-@dataclass
-class Classifier:
-    """A Flax model seen as a function of the dataset's inputs: images [B, H, W, C] are cut into
-    sequences (see `to_sequence`; FF flattens), audio [B, T, F] is a sequence already (patch None)."""
-    model: object
-    patch: int | None = 1
-
-    def sequence(self, x):
-        return x if self.patch is None else to_sequence(x, self.patch)
-
-    def logits(self, params, x):
-        return self.model.apply({"params": params}, self.sequence(x), train=False)
-
-    def train_logits(self, params, x, key):
-        return self.model.apply({"params": params}, self.sequence(x), train=True, rngs={"dropout": key})
-
-
-def classifier_for(params: dict, exp: Experiment, n_classes: int) -> Classifier:
-    cfg = config(params, exp.dataset)
-    dropout = cfg["regularization"]["dropout"] if exp.scenario.regularization != "none" else 0.0
-    m = cfg["model"]
-    conv = (m["conv_channels"], m["conv_kernel"], m["conv_stride"]) if "conv_kernel" in m else None
-    # frame_norm names the representations (dataset name suffixes: mel, meldb) that get a FrameNorm.
-    frame_norm = exp.dataset.rsplit("-", 1)[-1] in m.get("frame_norm", ())
-    return Classifier(build_model(exp.model, n_classes=n_classes, layer=m["layer"], hidden=m["hidden"],
-                                  dropout=dropout, s4_layers=m["s4_layers"], conv=conv, frame_norm=frame_norm),
-                      patch=m.get("patch"))
-
-
-def init_params(clf: Classifier, seed: int, sample: np.ndarray):
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
-    return clf.model.init(key, clf.sequence(jnp.asarray(sample[:1])), train=False)["params"]
-
-
-def optimizer(cfg: dict, params, steps: int, steps_per_epoch: int = 1) -> optax.GradientTransformation:
-    """AdamW; S4's state-space parameters get their own learning rate and no weight decay.
-    Optional global-norm gradient clipping (grad_clip: null switches it off)."""
+def optimizer(cfg: dict, weights, param_groups, steps: int, steps_per_epoch: int = 1) -> optax.GradientTransformation:
+    """AdamW; the model's "ssm" parameter group (S4's state-space parameters) gets its own learning
+    rate and no weight decay. Optional global-norm gradient clipping (grad_clip: null switches it off)."""
     warmup = round(cfg["warmup_epochs"] * steps_per_epoch)
 
     def schedule(lr):
@@ -94,8 +51,7 @@ def optimizer(cfg: dict, params, steps: int, steps_per_epoch: int = 1) -> optax.
             return optax.cosine_decay_schedule(lr, steps)
         return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps)
 
-    mask = ssm_param_mask(params)
-    labels = jax.tree_util.tree_map(lambda is_ssm: "ssm" if is_ssm else "regular", mask)
+    labels = param_groups(weights)
     tx = optax.multi_transform(
         {"regular": optax.adamw(schedule(cfg["lr"]), weight_decay=cfg["weight_decay"]),
          "ssm": optax.adam(schedule(cfg["ssm_lr"]))},
@@ -219,8 +175,8 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     if n_batches == 0:
         raise ParamsError(f"{exp.dataset}.train.batch_size: bad value {bs}: exceeds the {len(data.y_train)} training samples")
     clf = classifier_for(params, exp, data.n_classes)
-    p = init_params(clf, seed, data.x_train)
-    tx = optimizer(cfg, p, n_batches * cfg["epochs"], n_batches)
+    p = init_weights(clf, seed, data.x_train)
+    tx = optimizer(cfg, p, MODELS[exp.model].param_groups, n_batches * cfg["epochs"], n_batches)
     state = (p, tx.init(p))
     step = make_train_step(clf, tx, params, exp, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
@@ -280,16 +236,3 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
                                       "device": jax.devices()[0].device_kind, "machine": runtime.machine()})
     Path(paths.state(exp.id)).unlink()  # the outputs are complete: nothing left to resume
     return {"history": history, "epoch_seconds": epoch_seconds}
-
-
-def load_trained(params: dict, exp: Experiment, data: Arrays):
-    """The classifier and the trained weights of an experiment's checkpoint."""
-    clf = classifier_for(params, exp, data.n_classes)
-    # Only the parameters' structure and shapes are needed: trace the initializer, do not run it.
-    p = jax.eval_shape(lambda: init_params(clf, params["seed"], data.x_train))
-    state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
-    epochs = config(params, exp.dataset)["train"]["epochs"]
-    if header["epoch"] != epochs:  # trained under another epoch count: refuse it
-        raise CheckpointError(f"{paths.checkpoint(exp.id)}: holds epoch {header['epoch']} of {epochs}; "
-                              f"training did not finish: run `advrepro train {exp.id}` again")
-    return clf, state["params"]

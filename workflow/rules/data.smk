@@ -7,39 +7,25 @@ rule fetch:
     log:
         paths.log("data", "fetch-{source}"),
     wildcard_constraints:
-        source="|".join(registry.SOURCES),
+        source="|".join(registry.SOURCES.names()),
     shell:
         "{CLI:q} fetch {wildcards.source:q} --profile {PROFILE:q} --log {log:q}"
 
 
-# Image sources give one processed file, audio sources one per representation (raw, mel, meldb).
-rule prepare_image:
-    input:
-        paths.raw_dir("{source}"),
-    output:
-        paths.processed("{source}"),
-    params:
-        data=lambda wc: [registry.lookup(P, k) for k in registry.data_keys(P, wc.source)],
-        seed=P["seed"],
-    log:
-        paths.log("data", "prepare-{source}"),
-    wildcard_constraints:
-        source="mnist|gtsrb",
-    shell:
-        "{CLI:q} prepare {wildcards.source:q} --profile {PROFILE:q} --log {log:q}"
+# One prepare rule per data source (a source writes one or more processed datasets).
+for source in registry.SOURCES.values():
 
-
-rule prepare_audio:
-    input:
-        paths.raw_dir("{source}"),
-    output:
-        [paths.processed(f"{{source}}-{kind}") for kind in ("raw", "mel", "meldb")],
-    params:
-        data=lambda wc: [registry.lookup(P, k) for k in registry.data_keys(P, wc.source)],
-        seed=P["seed"],
-    log:
-        paths.log("data", "prepare-{source}"),
-    wildcard_constraints:
-        source="speech|urban",
-    shell:
-        "{CLI:q} prepare {wildcards.source:q} --profile {PROFILE:q} --log {log:q}"
+    rule:
+        name:
+            f"prepare_{source.name}"
+        input:
+            paths.raw_dir(source.name),
+        output:
+            [paths.processed(d.name) for d in source.datasets],
+        params:
+            data=[registry.lookup(P, k) for k in registry.data_keys(P, source.name)],
+            seed=P["seed"],
+        log:
+            paths.log("data", f"prepare-{source.name}"),
+        shell:
+            "{CLI:q} prepare " + source.name + " --profile {PROFILE:q} --log {log:q}"

@@ -1,4 +1,7 @@
-"""Datasets: fetching, conversion to arrays, and loading the processed arrays."""
+"""Data sources (fetch, prepare) and loading the processed arrays.
+
+SOURCES is the registry of data sources, in pipeline order: one module each (data/<module>.py defines
+its `SOURCE`) and one line below. DATASETS are the processed representations they write."""
 from __future__ import annotations
 
 import zipfile
@@ -8,11 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..io import read_npz
 from ..errors import DataError
+from ..io import read_npz
+from ..registry import Registry
+from . import gtsrb, mnist, speech, urbansound
+from .source import Dataset, Source
 
-N_CLASSES = {"mnist": 10, "gtsrb": 43, "speech-raw": 10, "speech-mel": 10, "speech-meldb": 10,
-             "urban-raw": 2, "urban-mel": 2, "urban-meldb": 2}  # UrbanSound8K: dangerous vs benign
+SOURCES: Registry[Source] = Registry("data source", [
+    mnist.SOURCE,
+    gtsrb.SOURCE,
+    speech.SOURCE,
+    urbansound.SOURCE,
+])
+DATASETS: dict[str, Dataset] = {d.name: d for s in SOURCES.values() for d in s.datasets}
 # Optional pre-drawn augmented copies of the training inputs, [V, N, ...], by regularization kind
 # (audio: waveform augmentation, spectrogram masking; images are augmented on the fly).
 VIEW_ARRAYS = {"full": "x_train_views", "spectrogram": "x_train_spec_views"}
@@ -43,9 +54,7 @@ def load(dataset: str, path: str | Path | None = None, *, views: bool = True) ->
     missing = {"x_train", "y_train", "x_test", "y_test"} - set(arrays)
     if missing:
         raise DataError(f"{path}: missing arrays {sorted(missing)}")
-    n_classes = N_CLASSES[dataset]
-    from ..experiments import DATASETS
-
+    n_classes = SOURCES[DATASETS[dataset].source].n_classes
     ndim = 4 if DATASETS[dataset].kind == "image" else 3  # images [N, H, W, C]; audio sequences [N, T, F]
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]

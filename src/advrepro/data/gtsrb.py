@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import write_npz, write_text
+from .source import Dataset, Source
 from .audio import SUMS, build_corpus, stream, verify_sums, worker_pool
 
 log = logging.getLogger(__name__)
@@ -726,3 +727,15 @@ def prepare(data_cfg: dict, raw_dir: Path, out_path: Path, *, image_size: int, s
     log.info("wrote %s in %.1f s: %s", out_path, time.perf_counter() - start,
              {k: v for k, v in summary.items() if k.startswith(("x_", "y_"))})
     return summary
+
+
+def _fetch(section: dict, raw_dir: Path, seed: int) -> None:
+    fetch(section["data"], raw_dir, seed=seed)
+
+
+def _prepare(section: dict, raw_dir: Path, outputs: dict[str, Path], seed: int) -> dict:
+    return prepare(section["data"], raw_dir, outputs["gtsrb"], image_size=section["data"]["image_size"], seed=seed)
+
+
+SOURCE = Source("gtsrb", N_CLASSES, (Dataset("gtsrb", "gtsrb", "gtsrb", "image", "GTSRB"),), _fetch, _prepare,
+                code=("data/gtsrb.py", "data/audio.py"), fetch_params=("profile", "profiles", "seed", "gtsrb.data"))

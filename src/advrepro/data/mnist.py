@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import write_npz
+from .source import Dataset, Source
 
 log = logging.getLogger(__name__)
 
@@ -207,3 +208,18 @@ def prepare(source: str, raw_dir: Path, out: Path, *, n_train: int, n_test: int,
     summary = {k: list(v.shape) for k, v in arrays.items()}
     log.info("wrote %s: %s", out, summary)
     return summary
+
+
+def _fetch(section: dict, raw_dir: Path, seed: int) -> None:
+    fetch(section["data"]["source"], raw_dir)
+
+
+def _prepare(section: dict, raw_dir: Path, outputs: dict[str, Path], seed: int) -> dict:
+    d = section["data"]
+    return prepare(d["source"], raw_dir, outputs["mnist"], n_train=d["n_train"], n_test=d["n_test"],
+                   image_size=d["image_size"], seed=seed)
+
+
+# A download of one fixed file: the raw data depend on the source only, not on the seed.
+SOURCE = Source("mnist", N_CLASSES, (Dataset("mnist", "mnist", "mnist", "image", "MNIST"),), _fetch, _prepare,
+                code=("data/mnist.py",), fetch_params=("profile", "profiles", "mnist.data.source"))

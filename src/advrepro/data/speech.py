@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import sha256
+from .source import Dataset, Source
 from . import wavio
 from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, write_manifest,
                     write_representations)
@@ -270,3 +271,16 @@ def prepare(speech_cfg: dict, raw_dir: Path, outputs: dict[str, Path], seed: int
                                     aug, seed, outputs)
     log.info("prepared speech in %.1f s", time.perf_counter() - start)
     return summary
+
+
+def _fetch(section: dict, raw_dir: Path, seed: int) -> None:
+    fetch(section["data"], raw_dir, seed=seed)
+
+
+SOURCE = Source("speech", 10, (
+    Dataset("speech-raw", "speech", "speech.raw", "waveform", "Speech Commands, raw waveform"),
+    Dataset("speech-meldb", "speech", "speech.spectrogram", "spectrogram",
+            "Speech Commands, Mel spectrogram + AmplitudeToDB"),
+    Dataset("speech-mel", "speech", "speech.spectrogram", "spectrogram", "Speech Commands, Mel spectrogram"),
+), _fetch, prepare, code=("data/speech.py", "data/espeak.py", "data/audio.py", "data/wavio.py"),
+    fetch_params=("profile", "profiles", "seed", "speech.data"))

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import file_hash
+from .source import Dataset, Source
 from . import wavio
 from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, worker_pool, write_manifest,
                     write_representations)
@@ -475,3 +476,17 @@ def prepare(urban_cfg: dict, raw_dir: Path, outputs: dict[str, Path], seed: int)
                                     feat, aug, seed, outputs)
     log.info("prepared urban in %.1f s", time.perf_counter() - start)
     return summary
+
+
+def _fetch(section: dict, raw_dir: Path, seed: int) -> None:
+    fetch(section["data"], raw_dir, seed=seed)
+
+
+# Dangerous (dog bark, gun shot, siren) vs benign: two classes; the ten stay as class_* arrays.
+SOURCE = Source("urban", 2, (
+    Dataset("urban-raw", "urban", "urban.raw", "waveform", "UrbanSound8K, raw waveform"),
+    Dataset("urban-mel", "urban", "urban.spectrogram", "spectrogram", "UrbanSound8K, Mel spectrogram"),
+    Dataset("urban-meldb", "urban", "urban.spectrogram", "spectrogram",
+            "UrbanSound8K, Mel spectrogram + AmplitudeToDB"),
+), _fetch, prepare, code=("data/urbansound.py", "data/audio.py", "data/wavio.py"),
+    fetch_params=("profile", "profiles", "seed", "urban.data"))

@@ -10,7 +10,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .. import paths  # noqa: E402
-from ..experiments import (MODEL_LABELS, Experiment, attack_columns, column_label,  # noqa: E402
+from ..models import MODELS
+from ..experiments import (Experiment, attack_columns, column_label,  # noqa: E402
                            figure_experiments, get_figure, robust_config)
 from ..io import atomic_path  # noqa: E402
 from . import results  # noqa: E402
@@ -115,7 +116,7 @@ def _accuracy_frame(params: dict, exps: list[Experiment], label) -> pd.DataFrame
     for exp in exps:
         acc = results.metrics(exp)["accuracy"]
         for col in attack_columns(params, exp.dataset):
-            rows.append({"model": MODEL_LABELS[exp.model], "setting": label(exp), "attack": column_label(col),
+            rows.append({"model": MODELS[exp.model].label, "setting": label(exp), "attack": column_label(col),
                          "accuracy (%)": 100 * acc[col]})
     return pd.DataFrame(rows)
 
@@ -145,7 +146,7 @@ def epochs(params: dict, fig_spec) -> plt.Figure:
     rows = []
     for exp in figure_experiments(params, fig_spec):
         for h in results.history(exp):
-            rows.append({"model": MODEL_LABELS[exp.model], "setting": _scenario_label(exp), "epoch": h["epoch"],
+            rows.append({"model": MODELS[exp.model].label, "setting": _scenario_label(exp), "epoch": h["epoch"],
                          "test accuracy (%)": 100 * h["test_accuracy"], "training loss": h["train_loss"]})
     df = pd.DataFrame(rows)
     models = list(dict.fromkeys(df["model"]))
@@ -214,7 +215,7 @@ def timing(params: dict, fig_spec) -> plt.Figure:
 
     rows = study.pairs(params)
     df = pd.DataFrame([{"plain (s per epoch)": r["plain"], "robust (s per epoch)": r["robust"],
-                        "data": r["dataset"], "model": MODEL_LABELS[r["model"]],
+                        "data": r["dataset"], "model": MODELS[r["model"]].label,
                         "algorithm": r["algorithm"].replace("alg", "Algorithm ")} for r in rows])
     ratio = study.fitted_ratio(rows)
     fig, ax = plt.subplots(figsize=(6.0, 4.2))

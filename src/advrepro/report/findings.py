@@ -5,7 +5,8 @@ Every number the paper's prose quotes comes from here, computed from the metrics
 from __future__ import annotations
 
 from .. import paths
-from ..experiments import MODEL_LABELS, SCENARIOS, Experiment, models
+from ..models import MODELS
+from ..experiments import SCENARIOS, Experiment, models
 from ..io import write_text
 from . import claims, results
 
@@ -30,7 +31,7 @@ def mnist_checks(params: dict) -> list[tuple[str, bool, str]]:
     for m in models(params, "mnist"):
         plain = results.metrics(_exp(m, "plain"))["accuracy"]
         robust = results.metrics(_exp(m, "alg1"))["accuracy"]
-        name = MODEL_LABELS[m]
+        name = MODELS[m].label
         checks.append((f"{name}: plain training reaches at least {100 * PLAIN_TARGET:.0f}\\,\\% natural accuracy",
                        plain["plain"] >= PLAIN_TARGET, f"{100 * plain['plain']:.1f}\\,\\%"))
         checks.append((f"{name}: Algorithm~1 raises {small.upper().replace('_', ' ')} accuracy above plain training",
@@ -53,7 +54,7 @@ def speech_checks(params: dict) -> list[tuple[str, bool, str]]:
     for m in models(params, "speech-meldb"):
         acc = {s: results.metrics(_exp(m, s, "speech-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         mel = results.metrics(_exp(m, "plain", "speech-mel"))["accuracy"]
-        name = MODEL_LABELS[m]
+        name = MODELS[m].label
         checks.append((f"{name}: plain training on Mel+dB reaches at least {100 * SPECTROGRAM_TARGET:.0f}\\,\\% "
                        "natural accuracy", acc["plain"]["plain"] >= SPECTROGRAM_TARGET, _pct(acc["plain"]["plain"])))
         checks.append((f"{name}: plain training on the Mel spectrogram alone reaches at least "
@@ -84,7 +85,7 @@ def urban_checks(params: dict) -> list[tuple[str, bool, str]]:
     pgd = f"pgd_{min(params['urban']['spectrogram']['evaluation']['epsilons']):g}"
     pgd_label = pgd.upper().replace("_", " ")
     for m in models(params, "urban-mel"):
-        name = MODEL_LABELS[m]
+        name = MODELS[m].label
         mel = {s: results.metrics(_exp(m, s, "urban-mel"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         db = {s: results.metrics(_exp(m, s, "urban-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         if m in models(params, "urban-raw"):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .. import paths
-from ..experiments import (DATASETS, MODEL_LABELS, SCENARIOS, column_label, config, get_table, table_columns,
+from ..models import MODELS
+from ..experiments import (DATASETS, SCENARIOS, column_label, config, get_table, table_columns,
                            table_experiments)
 from ..io import write_text
 from . import results
@@ -85,7 +86,7 @@ def render(params: dict, table_id: str) -> str:
             theirs = f"{ref[c]:.1f}" if c in ref else "--"
             cells.append(f"{ours} \\thesis{{{theirs}}}")
         label = dict(table.labels).get(exp.scenario.name)
-        label = f"{MODEL_LABELS[exp.model]} {label}".strip() if label is not None else exp.label
+        label = f"{MODELS[exp.model].label} {label}".strip() if label is not None else exp.label
         lines.append(f"{label} & " + " & ".join(cells) + " \\\\")
     lines += [
         "\\bottomrule", "\\end{tabular}",

@@ -1,14 +1,8 @@
-"""Sequence classifiers (FF, GRU, LSTM, S4) mapping x [B, L, F] float32 to logits [B, n_classes].
-
-Every model is applied as ``model.apply({"params": p}, x, train=bool, rngs={"dropout": key})``;
-the dropout rng is only needed when ``train=True`` and ``dropout > 0``. All models are pure
-functions of (params, x), so they can be jitted, vmapped and differentiated w.r.t. x.
-
-The S4 model follows the math of "The Annotated S4" (Rush & Karamcheti): a diagonal-plus-low-rank
-(DPLR) HiPPO state matrix per channel, whose length-L convolution kernel is computed from a
-Cauchy kernel at the roots of unity. The recurrent view (``discrete_DPLR`` + ``scan_SSM``) is
-provided to check that the convolution computes the same linear recurrence.
-"""
+"""S4 (Gu et al. 2022) after "The Annotated S4" (Rush & Karamcheti): a diagonal-plus-low-rank (DPLR)
+HiPPO state matrix per channel, whose length-L convolution kernel is computed from a Cauchy kernel at
+the roots of unity. The recurrent view (``discrete_DPLR`` + ``scan_SSM``) is provided to check that the
+convolution computes the same linear recurrence. The state-space parameters get their own learning rate
+and no weight decay (`param_groups`)."""
 from __future__ import annotations
 
 import functools
@@ -18,13 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-MODEL_NAMES = ("ff", "gru", "lstm", "s4")
 # S4 parameters that get their own learning rate and no weight decay (C, D stay "regular").
 SSM_PARAM_NAMES = frozenset({"Lambda_re", "Lambda_im", "P", "B", "log_step"})
 LAMBDA_RE_MAX = -1e-4  # Re(Lambda) is clipped below 0 so the continuous SSM stays stable
 
-
-# ----------------------------------------------------------------------------------------------
 # HiPPO initialisation (numpy float64: constants, computed once per N)
 
 
@@ -202,129 +193,6 @@ class S4Classifier(nn.Module):
         return nn.Dense(self.n_classes)(x.mean(axis=-2))  # mean-pool over time
 
 
-class FF(nn.Module):
-    """MLP on the flattened sequence: Dense-ReLU-Dropout twice, then the output layer."""
-
-    n_classes: int
-    layer: int
-    dropout: float = 0.0
-
-    @nn.compact
-    def __call__(self, x, train=False):
-        x = x.reshape(x.shape[0], -1)
-        for _ in range(2):
-            x = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(nn.Dense(self.layer)(x)))
-        return nn.Dense(self.n_classes)(x)
-
-
-class LSTMCell(nn.RNNCellBase):
-    """LSTM cell with one fused gate matmul and the forget-gate bias initialised to 1
-    (Gers et al. 2000; Jozefowicz et al. 2015): the cell keeps its memory by default. With a zero
-    forget bias, Flax's cell learned the pixel-sequence task markedly slower in our runs."""
-
-    features: int
-
-    @nn.compact
-    def __call__(self, carry, x):
-        c, h = carry
-        f = self.features
-
-        def gate_bias(key, shape, dtype=jnp.float32):
-            return jnp.zeros(shape, dtype).at[f:2 * f].set(1.0)  # gate order: input, forget, cell, output
-
-        # Orthogonal recurrent weights, as Flax's own cells use.
-        recurrent = nn.Dense(4 * f, bias_init=gate_bias, kernel_init=nn.initializers.orthogonal(), name="hidden")
-        z = nn.Dense(4 * f, use_bias=False, name="input")(x) + recurrent(h)
-        i, forget, g, o = jnp.split(z, 4, axis=-1)
-        c = nn.sigmoid(forget) * c + nn.sigmoid(i) * jnp.tanh(g)
-        h = nn.sigmoid(o) * jnp.tanh(c)
-        return (c, h), h
-
-    @nn.nowrap
-    def initialize_carry(self, rng, input_shape):
-        zeros = jnp.zeros(input_shape[:-1] + (self.features,))
-        return zeros, zeros
-
-    @property
-    def num_feature_axes(self) -> int:
-        return 1
-
-
-class RNNClassifier(nn.Module):
-    """Per-step Dense+ReLU encoder, GRU or LSTM over time, last output -> Dropout -> Dense."""
-
-    n_classes: int
-    layer: int
-    hidden: int
-    cell: str  # "gru" or "lstm"
-    dropout: float = 0.0
-
-    @nn.compact
-    def __call__(self, x, train=False):
-        x = nn.relu(nn.Dense(self.layer)(x))
-        cell = {"gru": nn.GRUCell, "lstm": LSTMCell}[self.cell](features=self.hidden)
-        h = nn.RNN(cell)(x)[:, -1]
-        h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        return nn.Dense(self.n_classes)(h)
-
-
-def frames(x, kernel: int, stride: int):
-    """[B, L, C] -> [B, n, kernel * C]: the windows of a "VALID" 1D convolution (kernel a multiple of
-    stride), built from reshapes. A convolution written as frames @ W has a fast input gradient on the
-    CPU; XLA's strided-convolution transpose was 30x slower than the forward pass, and the attacks and
-    Algorithm 1 differentiate with respect to the input."""
-    b, length, c = x.shape
-    m = kernel // stride
-    n_blocks = length // stride
-    blocks = x[:, :n_blocks * stride].reshape(b, n_blocks, stride * c)
-    return jnp.concatenate([blocks[:, i:n_blocks - m + 1 + i] for i in range(m)], axis=-1)
-
-
-class ConvFrontend(nn.Module):
-    """One strided 1D convolution + ReLU in front of a classifier: the thesis's remedy for raw audio
-    ([16000, 1] samples), turning the waveform into a shorter sequence of learned frame features."""
-
-    body: nn.Module
-    channels: int
-    kernel: int
-    stride: int
-
-    @nn.compact
-    def __call__(self, x, train=False):
-        if self.kernel % self.stride:
-            raise ValueError(f"conv kernel {self.kernel} must be a multiple of its stride {self.stride}")
-        x = nn.Dense(self.channels, name="conv")(frames(x, self.kernel, self.stride))
-        return self.body(nn.relu(x), train)
-
-
-class FrameNorm(nn.Module):
-    """LayerNorm of every time step's features in front of a classifier. The linear Mel spectrogram,
-    min-max scaled, puts 99 % of its values within 0.03 of -1 (a few loud cells set the maximum);
-    normalizing each frame lets the small offline models see its shape at all."""
-
-    body: nn.Module
-
-    @nn.compact
-    def __call__(self, x, train=False):
-        return self.body(nn.LayerNorm(name="frame_norm")(x), train)
-
-
-def build_model(name, *, n_classes, layer, hidden, dropout=0.0, s4_layers=2, conv=None, frame_norm=False):
-    """Model `name` in MODEL_NAMES; `layer` = width (FF hidden / encoder / S4 channels H),
-    `hidden` = RNN state size or S4 state size N (unused by "ff"); `conv` = (channels, kernel,
-    stride) puts a `ConvFrontend` in front, `frame_norm` a `FrameNorm`."""
-    if name == "ff":
-        model = FF(n_classes, layer, dropout)
-    elif name in ("gru", "lstm"):
-        model = RNNClassifier(n_classes, layer, hidden, cell=name, dropout=dropout)
-    elif name == "s4":
-        model = S4Classifier(n_classes, layer, hidden, dropout, n_layers=s4_layers)
-    else:
-        raise ValueError(f"unknown model name {name!r}; expected one of {MODEL_NAMES}")
-    if frame_norm:
-        model = FrameNorm(model)
-    return model if conv is None else ConvFrontend(model, *conv)
-
 
 def ssm_param_mask(params):
     """Bool pytree like `params`: True on S4 state-space leaves (Lambda_re/im, P, B, log_step).
@@ -335,3 +203,12 @@ def ssm_param_mask(params):
         return getattr(key, "key", getattr(key, "name", None)) in SSM_PARAM_NAMES
 
     return jax.tree_util.tree_map_with_path(is_ssm, params)
+
+
+def param_groups(weights):
+    """The optimizer group of every leaf: "ssm" for the state-space parameters, else "regular"."""
+    return jax.tree_util.tree_map(lambda is_ssm: "ssm" if is_ssm else "regular", ssm_param_mask(weights))
+
+
+def build(spec, n_classes: int) -> nn.Module:
+    return S4Classifier(n_classes, spec.layer, spec.hidden, spec.dropout, n_layers=spec.s4_layers)

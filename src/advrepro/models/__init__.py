@@ -1,0 +1,78 @@
+"""Models: the registry, and how a model sees a dataset's inputs.
+
+A model is a `Model`: a name (params.yaml's `models` lists), the label the paper prints, the input it
+takes ("sequence": [B, L, F], images cut into patches by `Classifier`; "image": [B, H, W, C] as they
+are), `build(spec, n_classes)` -> a Flax module, and `param_groups(weights)` -> the optimizer group of
+every leaf ("regular" or "ssm": S4's state-space parameters get their own learning rate and no weight
+decay). Every module is applied as ``module.apply({"params": w}, x, train=bool, rngs={"dropout": k})``
+and is a pure function of (weights, x), so it can be jitted, vmapped and differentiated w.r.t. x.
+
+The Flax code lives in one module per model (ff.py, rnn.py, s4.py), imported when a model is built,
+so that reading the registry (the Snakefile, `advrepro validate`, the report) does not import Flax.
+Adding a model: its module, and one line in MODELS.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The architecture knobs of params.yaml's `model` section (and the scenario's dropout)."""
+    layer: int            # width: FF hidden layer, RNN encoder, S4 channels H
+    hidden: int           # RNN state size, S4 state size N (unused by FF)
+    dropout: float = 0.0
+    s4_layers: int = 2
+
+
+def lazy(module: str, attr: str) -> Callable:
+    """A function of `advrepro.models.<module>`, imported at the first call."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)(*args, **kwargs)
+
+    call.__qualname__ = f"{module}.{attr}"
+    return call
+
+
+def all_regular(weights):
+    import jax
+
+    return jax.tree_util.tree_map(lambda _: "regular", weights)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    label: str
+    build: Callable            # (ModelSpec, n_classes) -> flax.linen.Module
+    input: str = "sequence"    # sequence | image
+    param_groups: Callable = all_regular  # weights -> pytree of "regular" | "ssm"
+
+
+MODELS: Registry[Model] = Registry("model", [
+    Model("ff", "FF", lazy("ff", "build")),
+    Model("gru", "GRU", lazy("rnn", "build_gru")),
+    Model("lstm", "LSTM", lazy("rnn", "build_lstm")),
+    Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups")),
+])
+MODEL_NAMES = tuple(MODELS)
+
+
+def build_model(name, *, n_classes, layer, hidden, dropout=0.0, s4_layers=2, conv=None, frame_norm=False):
+    """Model `name` of MODELS at these sizes; `conv` = (channels, kernel, stride) puts a `ConvFrontend`
+    in front, `frame_norm` a `FrameNorm`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model name {name!r}; expected one of {MODELS.names()}")
+    model = MODELS[name].build(ModelSpec(layer, hidden, dropout, s4_layers), n_classes)
+    if frame_norm or conv is not None:
+        from .frontends import ConvFrontend, FrameNorm
+
+        if frame_norm:
+            model = FrameNorm(model)
+        if conv is not None:
+            model = ConvFrontend(model, *conv)
+    return model

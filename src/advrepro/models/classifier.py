@@ -1,0 +1,74 @@
+"""A model seen as a function of a dataset's inputs, built from an experiment's params."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import checkpoint, paths
+from ..errors import CheckpointError
+from ..experiments import config
+from . import MODELS, build_model
+
+
+def to_sequence(x, patch: int = 1):
+    """Images [B, H, W, C] -> sequences [B, (H/patch)(W/patch), patch*patch*C] in raster order.
+
+    patch=1 is the thesis's pixel-by-pixel feeding ([784, 1] for MNIST); the offline profile
+    feeds 2x2 patches to shorten the sequences (params.yaml: model.patch)."""
+    b, h, w, c = x.shape
+    x = x.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, (h // patch) * (w // patch), patch * patch * c)
+
+
+@dataclass
+class Classifier:
+    """A Flax model seen as a function of the dataset's inputs: images [B, H, W, C] are cut into
+    sequences for sequence models (see `to_sequence`; FF flattens), audio [B, T, F] is a sequence
+    already, and image models take images as they are (patch None)."""
+    model: object
+    patch: int | None = 1
+
+    def sequence(self, x):
+        return x if self.patch is None else to_sequence(x, self.patch)
+
+    def logits(self, weights, x):
+        return self.model.apply({"params": weights}, self.sequence(x), train=False)
+
+    def train_logits(self, weights, x, key):
+        return self.model.apply({"params": weights}, self.sequence(x), train=True, rngs={"dropout": key})
+
+
+def classifier_for(params: dict, exp, n_classes: int) -> Classifier:
+    """The classifier of an experiment: its model at the dataset's sizes, with the dataset's front end."""
+    cfg = config(params, exp.dataset)
+    dropout = cfg["regularization"]["dropout"] if exp.scenario.regularization != "none" else 0.0
+    m = cfg["model"]
+    conv = (m["conv_channels"], m["conv_kernel"], m["conv_stride"]) if "conv_kernel" in m else None
+    # frame_norm names the representations (dataset name suffixes: mel, meldb) that get a FrameNorm.
+    frame_norm = exp.dataset.rsplit("-", 1)[-1] in m.get("frame_norm", ())
+    patch = m.get("patch") if MODELS[exp.model].input == "sequence" else None
+    return Classifier(build_model(exp.model, n_classes=n_classes, layer=m["layer"], hidden=m["hidden"],
+                                  dropout=dropout, s4_layers=m["s4_layers"], conv=conv, frame_norm=frame_norm),
+                      patch=patch)
+
+
+def init_weights(clf: Classifier, seed: int, sample: np.ndarray):
+    """Initial weights: fold(seed, 0), the same for every scenario of a model."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
+    return clf.model.init(key, clf.sequence(jnp.asarray(sample[:1])), train=False)["params"]
+
+
+def load_trained(params: dict, exp, data):
+    """The classifier and the trained weights of an experiment's checkpoint."""
+    clf = classifier_for(params, exp, data.n_classes)
+    # Only the parameters' structure and shapes are needed: trace the initializer, do not run it.
+    p = jax.eval_shape(lambda: init_weights(clf, params["seed"], data.x_train))
+    state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
+    epochs = config(params, exp.dataset)["train"]["epochs"]
+    if header["epoch"] != epochs:  # trained under another epoch count: refuse it
+        raise CheckpointError(f"{paths.checkpoint(exp.id)}: holds epoch {header['epoch']} of {epochs}; "
+                              f"training did not finish: run `advrepro train {exp.id}` again")
+    return clf, state["params"]
