@@ -30,7 +30,8 @@ def main() -> None:
     import jax.numpy as jnp
     import numpy as np
 
-    from advrepro import attacks, train
+    from advrepro import train
+    from advrepro.attacks.pgd import pgd
     from advrepro.experiments import SCENARIOS, Experiment
     from advrepro.models import MODELS
     from advrepro.models.classifier import classifier_for, init_weights
@@ -68,8 +69,8 @@ def main() -> None:
             key = jax.random.PRNGKey(0)
             c, s = timed(lambda: step(state, x, y, key, jnp.int32(1000))[1], bs)
             print(f"{model:6} {scen:8} {c:9.1f} {s:10.1f}", flush=True)
-        pgd = jax.jit(lambda w_, xx, yy: attacks.pgd(clf.logits, w_, xx, yy, 0.1, ev["pgd_steps"], ev["pgd_stepsize"]))
-        c, s = timed(lambda: pgd(w, xe, ye), ev["batch_size"])
+        attack = jax.jit(lambda w_, xx, yy: pgd(clf.logits, w_, xx, yy, 0.1, ev["pgd_steps"], ev["pgd_stepsize"]))
+        c, s = timed(lambda: attack(w, xe, ye), ev["batch_size"])
         print(f"{model:6} {'pgd-' + str(ev['pgd_steps']):8} {c:9.1f} {s:10.1f}", flush=True)
 
 

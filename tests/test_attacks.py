@@ -7,7 +7,11 @@ import numpy as np
 import optax
 import pytest
 
-from advrepro import attacks, robust, transforms
+from advrepro import robust, transforms
+from advrepro.attacks.base import cross_entropy
+from advrepro.attacks.fgsm import fgsm
+from advrepro.attacks.pgd import pgd
+from advrepro.attacks.spatial import spatial, spatial_grid
 from advrepro.models import build_model
 from advrepro.models.classifier import Classifier
 
@@ -31,7 +35,7 @@ def setup():
 
     @jax.jit
     def step(p, s):
-        loss, g = jax.value_and_grad(lambda w: attacks.cross_entropy(clf.logits(w, x), y).mean())(p)
+        loss, g = jax.value_and_grad(lambda w: cross_entropy(clf.logits(w, x), y).mean())(p)
         u, s = tx.update(g, s)
         return optax.apply_updates(p, u), s
 
@@ -52,16 +56,16 @@ def test_model_is_accurate_before_attack(setup):
 @pytest.mark.parametrize("eps", [0.05, EPS])
 def test_fgsm_and_pgd_stay_in_the_ball_and_valid_range(setup, eps):
     clf, p, x, y = setup
-    for x_adv in (attacks.fgsm(clf.logits, p, x, y, eps), attacks.pgd(clf.logits, p, x, y, eps, 40, 0.01)):
+    for x_adv in (fgsm(clf.logits, p, x, y, eps), pgd(clf.logits, p, x, y, eps, 40, 0.01)):
         assert _inside_ball(x_adv, x, eps)
         assert float(jnp.max(jnp.abs(x_adv - x))) > 0.5 * eps  # it did move
 
 
 def test_pgd_loss_never_below_clean_and_hurts_accuracy(setup):
     clf, p, x, y = setup
-    x_adv = attacks.pgd(clf.logits, p, x, y, EPS, 40, 0.01)
-    clean = attacks.cross_entropy(clf.logits(p, x), y)
-    adv = attacks.cross_entropy(clf.logits(p, x_adv), y)
+    x_adv = pgd(clf.logits, p, x, y, EPS, 40, 0.01)
+    clean = cross_entropy(clf.logits(p, x), y)
+    adv = cross_entropy(clf.logits(p, x_adv), y)
     assert bool(jnp.all(adv >= clean - 1e-6))
     assert float(adv.mean()) > float(clean.mean()) + 0.1
     acc = lambda xx: float(jnp.mean(jnp.argmax(clf.logits(p, xx), -1) == y))
@@ -70,7 +74,7 @@ def test_pgd_loss_never_below_clean_and_hurts_accuracy(setup):
 
 def test_pgd_with_zero_steps_returns_the_input(setup):
     clf, p, x, y = setup
-    np.testing.assert_array_equal(attacks.pgd(clf.logits, p, x, y, EPS, 0, 0.01), x)
+    np.testing.assert_array_equal(pgd(clf.logits, p, x, y, EPS, 0, 0.01), x)
 
 
 def test_affine_warp_identity_and_quarter_turn():
@@ -87,8 +91,8 @@ def test_affine_warp_identity_and_quarter_turn():
 def test_spatial_attack_is_the_worst_case_over_its_grid(setup):
     clf, p, x, y = setup
     rotations, translations = [-20.0, 0.0, 20.0], [-1.0, 0.0, 1.0]
-    grid = attacks.spatial_grid(rotations, translations)
-    worst = attacks.spatial(clf.logits, p, x, y, grid)
+    grid = spatial_grid(rotations, translations)
+    worst = spatial(clf.logits, p, x, y, grid)
     correct_worst = np.asarray(jnp.argmax(clf.logits(p, worst), -1) == y)
     per_point = []
     for angle, dy, dx in np.asarray(grid):
@@ -96,7 +100,7 @@ def test_spatial_attack_is_the_worst_case_over_its_grid(setup):
                                     jnp.tile(jnp.array([dy, dx]), (len(y), 1)))
         per_point.append(np.asarray(jnp.argmax(clf.logits(p, xt), -1) == y))
     np.testing.assert_array_equal(correct_worst, np.all(per_point, axis=0))
-    identity = attacks.spatial(clf.logits, p, x, y, attacks.spatial_grid([0.0], [0.0]))
+    identity = spatial(clf.logits, p, x, y, spatial_grid([0.0], [0.0]))
     np.testing.assert_array_equal(identity, x)
 
 
@@ -124,7 +128,7 @@ def test_algorithm2_loss_averages_algorithm1_and_clean_loss(setup):
     copies = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
     l1, _ = robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg1")
     l2, clean_logits = robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg2")
-    clean = float(attacks.cross_entropy(clean_logits, y).mean())
+    clean = float(cross_entropy(clean_logits, y).mean())
     assert float(l1) > clean  # the attacked copies are worse than the clean samples
     np.testing.assert_allclose(float(l2), 0.5 * (float(l1) + clean), rtol=1e-5)
     with pytest.raises(ValueError, match="alg3"):

@@ -1,4 +1,4 @@
-"""Evaluation: clean accuracy, FGSM and PGD at each epsilon, the spatial attack.
+"""Evaluation: clean accuracy and every registered attack (attacks.ATTACKS) at each epsilon.
 
 Writes results/metrics/<exp>.json (accuracy and mean loss per attack) and
 results/examples/<exp>.npz (the first test input of every class, attacked at the figures'
@@ -7,13 +7,16 @@ epsilon: original / adversarial pairs for the example figures).
 from __future__ import annotations
 
 import logging
+import zlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from . import attacks, paths
+from . import paths
+from .attacks import ATTACKS, columns
+from .attacks.base import cross_entropy
 from .data import Arrays
 from .experiments import DATASETS, Experiment, config
 from .io import write_json, write_npz
@@ -22,26 +25,26 @@ from .models.classifier import load_trained
 log = logging.getLogger(__name__)
 
 
-def compiled_attacks(clf, ev: dict, image: bool) -> dict:
-    """{attack: jitted fn(params, x, y, eps) -> adversarial x}; epsilon is traced, so each attack
-    compiles once per batch shape and serves every epsilon, the metrics and the examples alike."""
-    out = {"pgd": jax.jit(lambda p, x, y, eps: attacks.pgd(clf.logits, p, x, y, eps, ev["pgd_steps"],
-                                                            ev["pgd_stepsize"])),
-           "fgsm": jax.jit(lambda p, x, y, eps: attacks.fgsm(clf.logits, p, x, y, eps))}
-    if image:
-        grid = attacks.spatial_grid(ev["spatial_rotations"], ev["spatial_translations"])
-        out["spatial"] = jax.jit(lambda p, x, y, eps: attacks.spatial(clf.logits, p, x, y, grid))
-    return out
+def compiled_attacks(clf, ev: dict, kind: str) -> dict:
+    """{attack name: jitted fn(weights, x, y, rng, eps) -> adversarial x} for every registered attack that
+    applies to this kind of data; epsilon is traced, so each attack compiles once per batch shape and
+    serves every epsilon, the metrics and the examples alike."""
+    return {a.name: jax.jit(a.make(clf.logits, ev)) for a in ATTACKS.values() if kind in a.kinds}
 
 
-def attack_suite(compiled: dict, ev: dict) -> dict:
-    """{metric key: fn(params, x, y) -> adversarial x}, in the metrics files' order."""
-    suite = {"plain": lambda p, x, y: x}
-    for name in ("pgd", "fgsm"):
-        for e in ev["epsilons"]:
-            suite[f"{name}_{e:g}"] = lambda p, x, y, f=compiled[name], e=e: f(p, x, y, jnp.float32(e))
-    if "spatial" in compiled:
-        suite["spatial"] = lambda p, x, y, f=compiled["spatial"]: f(p, x, y, jnp.float32(0))
+def attack_key(seed: int, column: str, batch: int):
+    """The PRNG key an attack gets: fold(seed, 4, crc32(column), batch). A column's stream does not
+    depend on which other attacks are registered."""
+    root = jax.random.fold_in(jax.random.PRNGKey(seed), 4)
+    return jax.random.fold_in(jax.random.fold_in(root, zlib.crc32(column.encode())), batch)
+
+
+def attack_suite(compiled: dict, ev: dict, kind: str) -> dict:
+    """{metric key: fn(weights, x, y, rng) -> adversarial x}, in the metrics files' order."""
+    suite = {}
+    for col in columns(ev, kind):
+        eps = jnp.float32(0 if col.epsilon is None else col.epsilon)
+        suite[col.key] = lambda w, x, y, rng, f=compiled[col.attack], e=eps: f(w, x, y, rng, e)
     return suite
 
 
@@ -51,7 +54,7 @@ def example_indices(y: np.ndarray) -> np.ndarray:
     return first[np.argsort(classes)]
 
 
-def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: int) -> dict:
+def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: int, seed: int) -> dict:
     """Original and adversarial example inputs and predictions at `example_epsilon`, for the first
     test input of every class (of every fine class where the labels group classes, UrbanSound8K).
 
@@ -67,7 +70,9 @@ def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: in
     if data.fine_test is not None:
         out["fine"] = data.fine_test[idx]
     for name, attack in compiled.items():
-        x_adv = attack(weights, x, y, eps)
+        if not ATTACKS[name].examples:
+            continue
+        x_adv = attack(weights, x, y, attack_key(seed, f"examples/{name}", 0), eps)
         out[f"{name}_x"] = np.asarray(x_adv[:k])
         out[f"{name}_pred"] = np.asarray(predict(weights, x_adv)[:k])
     return out
@@ -75,23 +80,23 @@ def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: in
 
 def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
     ev = config(params, exp.dataset)["evaluation"]
-    image = DATASETS[exp.dataset].kind == "image"
+    kind = DATASETS[exp.dataset].kind
     clf, weights = load_trained(params, exp, data)
     n = min(ev["n_samples"], len(data.y_test))
     x_all, y_all = data.x_test[:n], data.y_test[:n]
     bs = ev["batch_size"]
-    score = jax.jit(lambda p, x, y: (attacks.cross_entropy(clf.logits(p, x), y), jnp.argmax(clf.logits(p, x), -1)))
-    compiled = compiled_attacks(clf, ev, image=image)
-    suite = attack_suite(compiled, ev)
+    score = jax.jit(lambda p, x, y: (cross_entropy(clf.logits(p, x), y), jnp.argmax(clf.logits(p, x), -1)))
+    compiled = compiled_attacks(clf, ev, kind)
+    suite = attack_suite(compiled, ev, kind)
     accuracy, loss = {}, {}
     batches = range(0, n, bs)
     with tqdm(total=len(suite) * len(batches), desc=f"evaluate {exp.id}", disable=not progress,
               mininterval=2.0) as bar:
         for key, attack in suite.items():
             correct = total_loss = 0.0
-            for i in batches:
+            for b, i in enumerate(batches):
                 x, y = jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs])
-                x_adv = attack(weights, x, y)
+                x_adv = attack(weights, x, y, attack_key(params["seed"], key, b))
                 ce, pred = score(weights, x_adv, y)
                 correct += float(jnp.sum(pred == y))
                 total_loss += float(jnp.sum(ce))
@@ -103,5 +108,5 @@ def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = Tr
                "n_samples": n, "accuracy": accuracy, "loss": loss}
     write_json(paths.metrics(exp.id), metrics)
     predict = lambda p, x: score(p, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
-    write_npz(paths.examples(exp.id), **examples(compiled, predict, weights, ev, data, min(bs, n)))
+    write_npz(paths.examples(exp.id), **examples(compiled, predict, weights, ev, data, min(bs, n), params["seed"]))
     return metrics

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import attacks as attack_registry
 from . import data
+from .attacks import Column
+from .defences import AUGMENTATIONS, DEFENCES, Augmentation, Defence
 from .models import MODELS
 from .errors import UsageError
 
@@ -50,26 +53,29 @@ def train_keys(params: dict, dataset: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str            # suffix of the experiment id
-    label: str           # row label, as the thesis writes it after the model name
-    robust_key: str | None   # params key holding epsilon, K, stepsize
-    regularization: str  # none | full | reduced (images); none | full | spectrogram (audio)
+    """A (defence, augmentation) pair: how one row of a table was trained."""
+    name: str                   # suffix of the experiment id
+    label: str                  # row label, as the thesis writes it after the model name
+    defence_spec: str | None    # params section with the defence's spec (its `algorithm` names the
+                                # defence: alg1, alg2; epsilon, K, stepsize); None: plain training
+    augmentation: Augmentation  # the regularization kind
 
 
+_AUG = AUGMENTATIONS
 SCENARIOS = {s.name: s for s in (
-    Scenario("plain", "", None, "none"),
-    Scenario("alg1", "robust", "robust", "none"),
-    Scenario("reg", "regul.", None, "full"),
-    Scenario("alg1-reg", "robust+reg.", "robust", "full"),
-    Scenario("reg-reduced", "regul.", None, "reduced"),
-    Scenario("alg1-reg-reduced", "robust+reg.", "robust", "reduced"),
-    Scenario("alg2-small-step", "robust", "robust_small_step", "none"),
+    Scenario("plain", "", None, _AUG["none"]),
+    Scenario("alg1", "robust", "robust", _AUG["none"]),
+    Scenario("reg", "regul.", None, _AUG["full"]),
+    Scenario("alg1-reg", "robust+reg.", "robust", _AUG["full"]),
+    Scenario("reg-reduced", "regul.", None, _AUG["reduced"]),
+    Scenario("alg1-reg-reduced", "robust+reg.", "robust", _AUG["reduced"]),
+    Scenario("alg2-small-step", "robust", "robust_small_step", _AUG["none"]),
     # Speech Commands, Tables 5.6, 5.7: Algorithm 2, regularization applied to the spectrogram
-    Scenario("alg2", "robust", "robust_alg2", "none"),
-    Scenario("specaug", "regul.", None, "spectrogram"),
-    Scenario("alg2-specaug", "robust+reg.", "robust_alg2", "spectrogram"),
+    Scenario("alg2", "robust", "robust_alg2", _AUG["none"]),
+    Scenario("specaug", "regul.", None, _AUG["spectrogram"]),
+    Scenario("alg2-specaug", "robust+reg.", "robust_alg2", _AUG["spectrogram"]),
     # UrbanSound8K, Table 5.10: Algorithm 2 with the waveform regularization of Table 5.9
-    Scenario("alg2-reg", "robust+reg.", "robust_alg2", "full"),
+    Scenario("alg2-reg", "robust+reg.", "robust_alg2", _AUG["full"]),
 )}
 
 
@@ -94,7 +100,7 @@ class Table:
     dataset: str
     scenarios: tuple[str, ...]
     caption: str
-    spatial: bool = True  # image datasets add the spatial-attack column (Table A.1 does not)
+    attacks: tuple[str, ...] | None = None  # the attacks shown, if not all (Table A.1 has no spatial column)
     columns: tuple[str, ...] = ()  # metric keys shown, if not all of the evaluation (Table 5.8 skips FGSM0.2)
     labels: tuple[tuple[str, str], ...] = ()  # (scenario, row label) where the thesis words it differently
 
@@ -125,7 +131,7 @@ TABLES = (
           "(noise, rotation, dropout), Algorithm 1 (thesis Table 5.2)."),
     Table("A_1", "mnist", ("alg2-small-step",),
           "Accuracy (\\%) on MNIST, Algorithm 2 with more, smaller steps (thesis Table A.1).",
-          spatial=False),
+          attacks=("plain", "pgd", "fgsm")),
     Table("5_3", "gtsrb", ("plain", "alg1", "reg", "alg1-reg"),
           "Accuracy (\\%) on GTSRB (43 classes), Algorithm 1 (thesis Table 5.3)."),
     Table("5_4", "speech-raw", ("plain", "alg1", "reg"),
@@ -283,30 +289,25 @@ def get_figure(figure_id: str) -> Figure:
     raise UsageError(f"unknown figure {figure_id!r}; known: {', '.join(f.id for f in FIGURES)}")
 
 
-def attack_columns(params: dict, dataset: str, spatial: bool = True) -> list[str]:
-    """Metric keys of a table's columns: Plain, PGD at each epsilon, FGSM at each epsilon, and
-    Spatial for image datasets."""
-    eps = config(params, dataset)["evaluation"]["epsilons"]
-    cols = ["plain"] + [f"pgd_{e:g}" for e in eps] + [f"fgsm_{e:g}" for e in eps]
-    return cols + (["spatial"] if spatial and DATASETS[dataset].kind == "image" else [])
+def attack_columns(params: dict, dataset: str, attacks: tuple[str, ...] | None = None) -> list[Column]:
+    """The metric columns of a dataset's evaluation: every registered attack that applies to its kind
+    of data (Plain, PGD and FGSM at each epsilon, Spatial for images), or those `attacks` names."""
+    return attack_registry.columns(config(params, dataset)["evaluation"], DATASETS[dataset].kind, attacks)
 
 
-def table_columns(params: dict, table: Table) -> list[str]:
-    """A table's metric keys: the evaluation's, narrowed to table.columns if it names some."""
-    cols = attack_columns(params, table.dataset, table.spatial)
-    return [c for c in cols if c in table.columns] if table.columns else cols
-
-
-def column_label(key: str) -> str:
-    if key == "plain":
-        return "Plain"
-    if key == "spatial":
-        return "Spatial"
-    attack, eps = key.split("_")
-    return f"{attack.upper()}{eps}"
+def table_columns(params: dict, table: Table) -> list[Column]:
+    """A table's columns: the evaluation's, narrowed to table.attacks and table.columns if they name some."""
+    cols = attack_columns(params, table.dataset, table.attacks)
+    return [c for c in cols if c.key in table.columns] if table.columns else cols
 
 
 def robust_config(params: dict, exp: Experiment) -> dict | None:
-    """epsilon, K, stepsize and algorithm of a robust scenario; None for plain training."""
-    key = exp.scenario.robust_key
+    """The defence spec of a robust scenario (algorithm, epsilon, K, stepsize, ...); None for plain training."""
+    key = exp.scenario.defence_spec
     return None if key is None else dict(config(params, exp.dataset)[key])
+
+
+def defence(params: dict, exp: Experiment) -> Defence:
+    """The defence an experiment trains with: its spec's `algorithm`, or plain training."""
+    spec = robust_config(params, exp)
+    return DEFENCES["plain" if spec is None else spec["algorithm"]]

@@ -17,8 +17,15 @@ from .errors import ParamsError
 
 
 def _schema() -> dict:
-    text = resources.files("advrepro").joinpath("schemas/params.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    """The schema, with the names the registries know: a model or defence registered anywhere (a test
+    included) is valid in params.yaml without editing the schema file."""
+    from .defences import DEFENCES
+    from .models import MODELS
+
+    schema = yaml.safe_load(resources.files("advrepro").joinpath("schemas/params.schema.yaml").read_text())
+    schema["$defs"]["models"]["items"]["enum"] = MODELS.names()
+    schema["$defs"]["robust"]["properties"]["algorithm"]["enum"] = [d for d in DEFENCES if d != "plain"]
+    return schema
 
 
 def deep_merge(base: dict, override: dict) -> dict:

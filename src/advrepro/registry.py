@@ -6,12 +6,23 @@ Adding a component is its module plus one `register` line (or one entry in the r
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from .errors import UsageError
 
 T = TypeVar("T")
+
+
+def lazy_function(module: str, attr: str) -> Callable:
+    """`module.attr`, imported at the first call: registries name their components' code without
+    importing JAX or Flax, so reading them (the Snakefile, `advrepro validate`, the report) stays quick."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    call.__qualname__ = f"{module}.{attr}"
+    return call
 
 
 class Registry(Generic[T]):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .attacks import cross_entropy, project
+from .attacks.base import cross_entropy, project
 
 
 def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize):

@@ -21,8 +21,8 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from . import checkpoint, paths, runtime
-from .attacks import cross_entropy
+from . import checkpoint, experiments, paths, runtime
+from .attacks.base import cross_entropy
 from .augment import augment_images
 from .data import Arrays
 from .errors import AdvreproError, CheckpointError, ParamsError
@@ -30,7 +30,6 @@ from .experiments import DATASETS, Experiment, config, robust_config
 from .io import write_json
 from .models import MODELS
 from .models.classifier import Classifier, classifier_for, init_weights
-from .robust import class_targeted_copies, likeliest_wrong_classes, robust_loss, targeted_copies
 
 log = logging.getLogger(__name__)
 
@@ -62,40 +61,35 @@ def optimizer(cfg: dict, weights, param_groups, steps: int, steps_per_epoch: int
 
 
 def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int, steps_per_epoch: int):
-    """Jitted step(state, x, y, key, step_index) -> (state, loss, accuracy)."""
+    """Jitted step(state, x, y, key, step_index) -> (state, loss, accuracy): the scenario's augmentation,
+    then its defence (inner maximization, then the outer loss and its gradient)."""
     reg = config(params, exp.dataset)["regularization"]
-    robust = robust_config(params, exp)
+    spec = robust_config(params, exp)
+    defence = experiments.defence(params, exp)
+    aug = exp.scenario.augmentation
     # Images are augmented here, on the fly; audio arrives augmented (pre-drawn views, see `train`).
-    regularize = exp.scenario.regularization != "none" and DATASETS[exp.dataset].kind == "image"
-    warmup_steps = round(robust["epsilon_warmup"] * steps_per_epoch) if robust else 0
+    regularize = aug.images and DATASETS[exp.dataset].kind == "image"
+    warmup_steps = round(spec["epsilon_warmup"] * steps_per_epoch) if spec else 0
 
     def epsilon_at(step_index):
         """Robust epsilon, ramped up linearly over the warm-up (the full epsilon from the start
         drove the small offline models to the uniform prediction, a trivial min-max solution)."""
+        if spec is None:
+            return None
         if warmup_steps == 0:
-            return robust["epsilon"]
-        return robust["epsilon"] * jnp.minimum(1.0, (step_index + 1) / warmup_steps)
+            return spec["epsilon"]
+        return spec["epsilon"] * jnp.minimum(1.0, (step_index + 1) / warmup_steps)
 
     def step(state, x, y, key, step_index):
         p, opt_state = state
         k_aug, k_drop = jax.random.split(key)
         if regularize:
             x = augment_images(k_aug, x, noise_std=reg["noise_std"], max_rotation=reg["max_rotation"],
-                               max_scale=reg["max_scale"], crop=exp.scenario.regularization == "full")
-        if robust and robust.get("targets") is not None:  # the likeliest wrong classes only
-            targets = likeliest_wrong_classes(clf.logits, p, x, y, robust["targets"])
-            copies = targeted_copies(clf.logits, p, x, y, targets, epsilon_at(step_index), robust["K"],
-                                     robust["stepsize"])
-        elif robust:
-            copies = class_targeted_copies(clf.logits, p, x, y, n_classes, epsilon_at(step_index), robust["K"],
-                                           robust["stepsize"])
+                               max_scale=reg["max_scale"], crop=aug.crop)
+        attacked = defence.inner(clf, p, x, y, spec, epsilon_at(step_index), n_classes)
 
         def loss_fn(w):
-            if robust:
-                return robust_loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, copies, y,
-                                   algorithm=robust["algorithm"], all_classes=robust.get("targets") is None)
-            logits = clf.train_logits(w, x, k_drop)
-            return cross_entropy(logits, y).mean(), logits
+            return defence.loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, y, attacked, spec)
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
         updates, opt_state = tx.update(grads, opt_state, p)
@@ -124,13 +118,13 @@ def clean_evaluator(clf: Classifier, batch_size: int):
 
 def training_views(exp: Experiment, data: Arrays) -> np.ndarray | None:
     """The pre-drawn augmented training inputs [V, N, ...] an audio regularization trains on."""
-    kind = exp.scenario.regularization
-    if kind == "none" or DATASETS[exp.dataset].kind == "image":
+    aug = exp.scenario.augmentation
+    if aug.views is None or DATASETS[exp.dataset].kind == "image":
         return None
-    if kind not in data.views:
-        raise AdvreproError(f"{exp.id}: the processed data holds no {kind!r} augmentation views; "
+    if aug.name not in data.views:
+        raise AdvreproError(f"{exp.id}: the processed data holds no {aug.name!r} augmentation views; "
                             f"run `advrepro prepare {DATASETS[exp.dataset].source}` again")
-    return data.views[kind]
+    return data.views[aug.name]
 
 
 def fingerprint(params: dict, exp: Experiment, data: Arrays) -> str:

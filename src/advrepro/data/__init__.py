@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
+from ..defences import AUGMENTATIONS
 from ..errors import DataError
 from ..io import read_npz
 from ..registry import Registry
@@ -26,7 +27,7 @@ SOURCES: Registry[Source] = Registry("data source", [
 DATASETS: dict[str, Dataset] = {d.name: d for s in SOURCES.values() for d in s.datasets}
 # Optional pre-drawn augmented copies of the training inputs, [V, N, ...], by regularization kind
 # (audio: waveform augmentation, spectrogram masking; images are augmented on the fly).
-VIEW_ARRAYS = {"full": "x_train_views", "spectrogram": "x_train_spec_views"}
+VIEW_ARRAYS = {a.name: a.views for a in AUGMENTATIONS.values() if a.views}
 
 
 @dataclass(frozen=True)

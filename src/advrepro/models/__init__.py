@@ -13,11 +13,10 @@ Adding a model: its module, and one line in MODELS.
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..registry import Registry
+from ..registry import Registry, lazy_function
 
 
 @dataclass(frozen=True)
@@ -31,11 +30,7 @@ class ModelSpec:
 
 def lazy(module: str, attr: str) -> Callable:
     """A function of `advrepro.models.<module>`, imported at the first call."""
-    def call(*args, **kwargs):
-        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)(*args, **kwargs)
-
-    call.__qualname__ = f"{module}.{attr}"
-    return call
+    return lazy_function(f"{__name__}.{module}", attr)
 
 
 def all_regular(weights):

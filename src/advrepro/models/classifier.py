@@ -44,7 +44,7 @@ class Classifier:
 def classifier_for(params: dict, exp, n_classes: int) -> Classifier:
     """The classifier of an experiment: its model at the dataset's sizes, with the dataset's front end."""
     cfg = config(params, exp.dataset)
-    dropout = cfg["regularization"]["dropout"] if exp.scenario.regularization != "none" else 0.0
+    dropout = cfg["regularization"]["dropout"] if exp.scenario.augmentation.dropout else 0.0
     m = cfg["model"]
     conv = (m["conv_channels"], m["conv_kernel"], m["conv_stride"]) if "conv_kernel" in m else None
     # frame_norm names the representations (dataset name suffixes: mel, meldb) that get a FrameNorm.

@@ -11,7 +11,7 @@ import seaborn as sns  # noqa: E402
 
 from .. import paths  # noqa: E402
 from ..models import MODELS
-from ..experiments import (Experiment, attack_columns, column_label,  # noqa: E402
+from ..experiments import (Experiment, attack_columns,  # noqa: E402
                            figure_experiments, get_figure, robust_config)
 from ..io import atomic_path  # noqa: E402
 from . import results  # noqa: E402
@@ -116,8 +116,8 @@ def _accuracy_frame(params: dict, exps: list[Experiment], label) -> pd.DataFrame
     for exp in exps:
         acc = results.metrics(exp)["accuracy"]
         for col in attack_columns(params, exp.dataset):
-            rows.append({"model": MODELS[exp.model].label, "setting": label(exp), "attack": column_label(col),
-                         "accuracy (%)": 100 * acc[col]})
+            rows.append({"model": MODELS[exp.model].label, "setting": label(exp), "attack": col.label,
+                         "accuracy (%)": 100 * acc[col.key]})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,72 @@
+"""Evaluation attacks: the protocol and the registry.
+
+An attack is an `Attack`: a name, the label its table columns carry, and `make(logits_fn, ev)` ->
+a pure, jittable fn(weights, x, y, rng, eps) -> adversarial x, where `ev` is the evaluation section of
+params.yaml and `rng` a PRNG key (every attack receives one, so that a random start or restart needs
+no other interface). It alone owns its metric keys and column labels (`columns`): "pgd_0.1" and
+"PGD0.1" at each evaluation epsilon, or one column ("spatial", "Spatial") for an attack without one.
+
+One module per attack (pgd.py, fgsm.py, spatial.py), imported when an attack is made, so that the
+report reads the registry without importing JAX. Adding an attack: its module and one line in ATTACKS;
+every metrics file, table and figure then has its columns. The order of ATTACKS is the order of the
+metrics files' keys and of the table columns. The gradient attacks are a loss, a signed-gradient step and
+a projection onto the epsilon-ball intersected with [-1, 1], run in `lax.fori_loop` (after DeepMind's
+adversarial_robustness attacks); all are untargeted.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..registry import Registry, lazy_function
+
+DATA_KINDS = ("image", "waveform", "spectrogram")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric of an evaluation: its key in the metrics files, its table label, the attack, epsilon."""
+    key: str
+    label: str
+    attack: str
+    epsilon: float | None
+
+
+def lazy(module: str, attr: str = "make") -> Callable:
+    """A function of `advrepro.attacks.<module>`, imported at the first call."""
+    return lazy_function(f"{__name__}.{module}", attr)
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    label: str
+    make: Callable                    # (logits_fn, ev) -> fn(weights, x, y, rng, eps) -> x_adv
+    per_epsilon: bool = True          # one column per evaluation epsilon, else one column
+    kinds: tuple[str, ...] = DATA_KINDS  # the data kinds it applies to
+    examples: bool = True             # its adversarial examples are kept for the figures
+
+    def columns(self, ev: dict) -> list[Column]:
+        if not self.per_epsilon:
+            return [Column(self.name, self.label, self.name, None)]
+        return [Column(f"{self.name}_{e:g}", f"{self.label}{e:g}", self.name, e) for e in ev["epsilons"]]
+
+
+def _clean(logits_fn, ev):
+    """No attack: natural accuracy."""
+    return lambda weights, x, y, rng, eps: x
+
+
+ATTACKS: Registry[Attack] = Registry("attack", [
+    Attack("plain", "Plain", _clean, per_epsilon=False, examples=False),  # the clean inputs
+    Attack("pgd", "PGD", lazy("pgd")),
+    Attack("fgsm", "FGSM", lazy("fgsm")),
+    Attack("spatial", "Spatial", lazy("spatial"), per_epsilon=False, kinds=("image",)),
+])
+
+
+def columns(ev: dict, kind: str, attacks: tuple[str, ...] | None = None) -> list[Column]:
+    """The metric columns of an evaluation spec on data of this kind, in the metrics files' order;
+    `attacks` narrows them to the attacks it names."""
+    return [c for a in ATTACKS.values() if kind in a.kinds and (attacks is None or a.name in attacks)
+            for c in a.columns(ev)]
