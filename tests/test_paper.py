@@ -46,3 +46,29 @@ def test_the_committed_reference_paper_compiles_with_every_table_and_figure(tmp_
         assert f"thesis Table {t.id.replace('_', '.')})" in text, t.id
     for f in FIGURES:
         assert (ROOT / paths.figure(f.id)).read_bytes().startswith(b"%PDF"), f.id
+
+
+@pytest.mark.parametrize("profile", ["offline", "thesis"])
+def test_every_table_caption_states_the_defence_specs_of_its_scenarios(tmp_path, monkeypatch, profile):
+    """Each caption, rendered from a small set of metrics, names exactly the defences its rows were trained
+    with (Table A.1: Algorithm 2 with its own K and stepsize), with their epsilon, K and stepsize."""
+    from advrepro.defences import DEFENCES
+    from advrepro.experiments import SCENARIOS, config, table_columns, table_experiments
+    from advrepro.io import write_json
+    from advrepro.params import load_params
+    from advrepro.report import tables
+
+    p = load_params(ROOT / "params.yaml", profile)
+    shutil.copytree(ROOT / "paper" / "thesis", tmp_path / "paper" / "thesis")
+    monkeypatch.chdir(tmp_path)
+    for table in TABLES:
+        for exp in table_experiments(p, table):
+            write_json(paths.metrics(exp.id), {"n_samples": 7, "accuracy": {c.key: 0.5 for c in table_columns(p, table)}})
+        caption = re.search(r"\\caption\{(.*)\}", tables.render(p, table.id)).group(1)
+        stated = re.findall(r"(Algorithm~\d) with \$\\epsilon=([\d.]+)\$, \$K=(\d+)\$, stepsize ([\d.]+)", caption)
+        specs = [config(p, table.dataset)[s] for s in dict.fromkeys(SCENARIOS[n].defence_spec for n in table.scenarios)
+                 if s]
+        expected = [(DEFENCES[r["algorithm"]].label, f"{r['epsilon']:g}", str(r["K"]), f"{r['stepsize']:g}")
+                    for r in specs]
+        assert stated == expected, (table.id, caption)
+        assert "on the first 7 test" in caption

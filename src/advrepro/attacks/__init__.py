@@ -65,8 +65,7 @@ ATTACKS: Registry[Attack] = Registry("attack", [
 ])
 
 
-def columns(ev: dict, kind: str, attacks: tuple[str, ...] | None = None) -> list[Column]:
-    """The metric columns of an evaluation spec on data of this kind, in the metrics files' order;
-    `attacks` narrows them to the attacks it names."""
-    return [c for a in ATTACKS.values() if kind in a.kinds and (attacks is None or a.name in attacks)
-            for c in a.columns(ev)]
+def columns(ev: dict, kind: str, without: tuple[str, ...] = ()) -> list[Column]:
+    """The metric columns of an evaluation spec on data of this kind, in the metrics files' order,
+    leaving out the attacks `without` names."""
+    return [c for a in ATTACKS.values() if kind in a.kinds and a.name not in without for c in a.columns(ev)]

@@ -51,7 +51,7 @@ def profile_note(params: dict, table, n: int) -> str:
     if DATASETS[table.dataset].kind != "image":
         return _audio_note(params, table, n)
     dataset = table.dataset
-    d, t, r = params[dataset]["data"], params[dataset]["train"], params[dataset]["robust"]
+    d, t = params[dataset]["data"], params[dataset]["train"]
     patch = params[dataset]["model"]["patch"]
     size = d["image_size"]
     steps = (size // patch) ** 2
@@ -59,8 +59,8 @@ def profile_note(params: dict, table, n: int) -> str:
                f"fed as a sequence of {steps} patches of {patch}$\\times${patch} pixels")
     return (f"Profile \\texttt{{{params['profile']}}}: {results.training_images(d)} training images "
             f"({d['source']}), {size}$\\times${size} pixels {feeding}, "
-            f"{t['epochs']} epochs, batch {t['batch_size']}, Algorithm~1 with $\\epsilon={r['epsilon']:g}$, "
-            f"$K={r['K']}$, stepsize {r['stepsize']:g}; attacks on the first {n} test images.")
+            f"{t['epochs']} epochs, batch {t['batch_size']}, {_robust_note(params, table)}; "
+            f"attacks on the first {n} test images.")
 
 
 def render(params: dict, table_id: str) -> str:
