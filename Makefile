@@ -1,6 +1,7 @@
 # make reproduce   set up .venv, fetch the offline data, run the whole workflow -> paper/main.pdf
 # make test        run the whole test suite (what CI runs)
 # make test-fast   the fast tier: pytest -m "not slow"
+# make lint        ruff
 # make paper       rebuild only the tables, figures and PDF from existing results
 # make verify-determinism   run the offline pipeline twice from fresh clones, compare every result file
 # Every path in a recipe is quoted: a checkout whose path has a space works.
@@ -9,7 +10,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: reproduce test test-fast paper venv system-deps dvc-yaml benchmark verify-determinism clean
+.PHONY: reproduce test test-fast lint paper venv system-deps dvc-yaml benchmark verify-determinism clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +36,10 @@ reproduce: system-deps venv
 
 test: system-deps venv
 	"$(BIN)/python" -m pytest $(PYTEST_ARGS)
+
+# ruff (pyproject.toml: line length 120; rules E, W, F, I, B, UP); CI runs it before the tests.
+lint: venv
+	"$(BIN)/ruff" check .
 
 # The fast tier for day-to-day work (a few minutes): everything but the end-to-end runs marked slow.
 test-fast: venv

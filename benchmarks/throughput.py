@@ -67,10 +67,11 @@ def main() -> None:
             step = train.make_train_step(clf, tx, p, exp, 10, steps_per_epoch=100)
             state = (w, tx.init(w))
             key = jax.random.PRNGKey(0)
-            c, s = timed(lambda: step(state, x, y, key, jnp.int32(1000))[1], bs)
+            c, s = timed(lambda step=step, state=state, key=key: step(state, x, y, key, jnp.int32(1000))[1], bs)
             print(f"{model:6} {scen:8} {c:9.1f} {s:10.1f}", flush=True)
-        attack = jax.jit(lambda w_, xx, yy: pgd(clf.logits, w_, xx, yy, 0.1, ev["pgd_steps"], ev["pgd_stepsize"]))
-        c, s = timed(lambda: attack(w, xe, ye), ev["batch_size"])
+        attack = jax.jit(lambda w_, xx, yy, clf=clf: pgd(clf.logits, w_, xx, yy, 0.1, ev["pgd_steps"],
+                                                         ev["pgd_stepsize"]))
+        c, s = timed(lambda attack=attack, w=w: attack(w, xe, ye), ev["batch_size"])
         print(f"{model:6} {'pgd-' + str(ev['pgd_steps']):8} {c:9.1f} {s:10.1f}", flush=True)
 
 

@@ -48,7 +48,8 @@ def report(rows: list[tuple[str, str]]) -> int:
     bad = [r for r, v in rows if not (v == "same" or v.startswith("wall-clock"))]
     same = sum(v == "same" for _, v in rows)
     clock = sum(v.startswith("wall-clock") for _, v in rows)
-    print(f"\n{len(rows)} files: {same} identical, {clock} differ in wall-clock times only, {len(bad)} differ or missing")
+    print(f"\n{len(rows)} files: {same} identical, {clock} differ in wall-clock times only, "
+          f"{len(bad)} differ or missing")
     return 1 if bad or not rows else 0
 
 

@@ -82,7 +82,8 @@ def test_affine_warp_identity_and_quarter_turn():
     same = transforms.affine_warp(img, jnp.zeros(2), jnp.ones(2), jnp.zeros((2, 2)))
     np.testing.assert_array_equal(same, img)
     turned = transforms.affine_warp(img, jnp.full(2, 90.0), jnp.ones(2), jnp.zeros((2, 2)))
-    np.testing.assert_allclose(turned, np.rot90(np.asarray(img), k=-1, axes=(1, 2)), atol=1e-5)  # positive angle = clockwise on screen
+    # positive angle = clockwise on screen
+    np.testing.assert_allclose(turned, np.rot90(np.asarray(img), k=-1, axes=(1, 2)), atol=1e-5)
     shifted = transforms.affine_warp(img, jnp.zeros(2), jnp.ones(2), jnp.tile(jnp.array([0.0, 1.0]), (2, 1)))
     np.testing.assert_array_equal(shifted[:, :, 1:], img[:, :, :-1])  # one pixel to the right
     assert bool(jnp.all(shifted[:, :, 0] == transforms.BACKGROUND))

@@ -22,7 +22,7 @@ from advrepro.models.s4 import (
 SMALL = dict(n_classes=5, layer=8, hidden=4)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _params(name, F):
     """SMALL model params for input [*, 16, F], shared by tests (random init is slow to compile)."""
     x = jnp.zeros((1, 16, F))
@@ -89,12 +89,12 @@ def test_conv_view_equals_recurrent_view(step):
         np.testing.assert_allclose(y_conv, y_rec, atol=1e-10)
         # the Woodbury inverse in discrete_DPLR == the dense bilinear transform
         A = np.diag(Lambda) - np.outer(P, P.conj())
-        I = np.eye(N)
-        Ab_dense = np.linalg.solve(I - step / 2 * A, I + step / 2 * A)
+        identity = np.eye(N)
+        Ab_dense = np.linalg.solve(identity - step / 2 * A, identity + step / 2 * A)
         np.testing.assert_allclose(Ab, Ab_dense, atol=1e-10)
     # the float32 path used in training agrees with the float64 recurrence
     c64, f32 = jnp.complex64, jnp.float32
-    args = zip((Lambda, P, B, C, step, u), (c64, c64, c64, c64, f32, f32))
+    args = zip((Lambda, P, B, C, step, u), (c64, c64, c64, c64, f32, f32), strict=True)
     _, y32, _ = _both_views(L, *(jnp.asarray(a, d) for a, d in args))
     assert y32.dtype == jnp.float32
     np.testing.assert_allclose(y32, np.asarray(y_rec), atol=1e-4)
@@ -151,7 +151,7 @@ def test_parameter_counts_mnist_size():
     x = jax.ShapeDtypeStruct((1, 784, 1), jnp.float32)
     for name in MODEL_NAMES:
         model = build_model(name, n_classes=10, layer=128, hidden=64)
-        shapes = jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False), x)
+        shapes = jax.eval_shape(lambda x, model=model: model.init(jax.random.PRNGKey(0), x, train=False), x)
         n = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes["params"]))
         print(f"{name}: {n} parameters")
         assert n > 0

@@ -63,7 +63,8 @@ def test_every_table_caption_states_the_defence_specs_of_its_scenarios(tmp_path,
     monkeypatch.chdir(tmp_path)
     for table in TABLES:
         for exp in table_experiments(p, table):
-            write_json(paths.metrics(exp.id), {"n_samples": 7, "accuracy": {c.key: 0.5 for c in table_columns(p, table)}})
+            write_json(paths.metrics(exp.id),
+                       {"n_samples": 7, "accuracy": {c.key: 0.5 for c in table_columns(p, table)}})
         caption = re.search(r"\\caption\{(.*)\}", tables.render(p, table.id)).group(1)
         stated = re.findall(r"(Algorithm~\d) with \$\\epsilon=([\d.]+)\$, \$K=(\d+)\$, stepsize ([\d.]+)", caption)
         specs = [config(p, table.dataset)[s] for s in dict.fromkeys(SCENARIOS[n].defence_spec for n in table.scenarios)

@@ -214,7 +214,7 @@ def test_mel_matches_torchaudio_and_a_tone_peaks_at_its_bin():
     reference = torchaudio.transforms.MelSpectrogram(sample_rate=RATE, n_fft=feat["n_fft"],
                                                      hop_length=feat["hop_length"], n_mels=feat["n_mels"])(waves)
     assert np.array_equal(x, reference.transpose(1, 2).numpy())
-    for f, spec in zip(freqs, x):
+    for f, spec in zip(freqs, x, strict=True):
         assert spec.mean(axis=0).argmax() == np.abs(centres - f).argmin(), f
     # dB with the 80 dB floor below each clip's own peak (as AmplitudeToDB does for one clip).
     to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80)

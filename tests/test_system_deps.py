@@ -42,7 +42,8 @@ def run_script(tmp_path: Path, present=(), uid: int = 0, apt_fails: bool = False
     for tool in present:
         stub(bin_dir / tool)
     stub(bin_dir / "id", f"echo {uid}")
-    cases = "\n".join(f"      {pkg}) " + "; ".join(f"printf '#!/bin/bash\\n' > '{bin_dir / t}'; /bin/chmod +x '{bin_dir / t}'"
+    cases = "\n".join(f"      {pkg}) " + "; ".join(f"printf '#!/bin/bash\\n' > '{bin_dir / t}'; "
+                                                  f"/bin/chmod +x '{bin_dir / t}'"
                                                   for t in tools) + " ;;" for pkg, tools in PROVIDES.items())
     fail = ('echo "E: Unable to correct problems, you have held broken packages." >&2; exit 100' if apt_fails
             else "")

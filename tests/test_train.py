@@ -96,7 +96,8 @@ def test_checkpoint_with_wrong_shapes_is_refused(tmp_path):
     state, header = checkpoint.load(ckpt, jax.eval_shape(lambda: good), experiment="e")
     assert header["epoch"] == 1 and state["params"]["Dense_0"]["kernel"].shape == (4, 3)
     wider = {"params": {"Dense_0": {"kernel": np.zeros((4, 5), np.float32), "bias": np.zeros(5, np.float32)}}}
-    with pytest.raises(checkpoint.CheckpointError, match=r"does not fit the model: .*bias.* float32\[3\], the model needs float32\[5\]"):
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r"does not fit the model: .*bias.* float32\[3\], the model needs float32\[5\]"):
         checkpoint.load(ckpt, jax.eval_shape(lambda: wider), experiment="e")
 
 

@@ -170,7 +170,7 @@ def test_loader_reads_every_pcm_format_to_the_same_samples(tmp_path):
     rows = tiny_tree(tmp_path, files, rate)
     waves, kept = urbansound.load_clips(tmp_path, rows, rate, n, skip_unreadable=False)
     assert kept == list(range(len(files)))
-    for (width, channels, frames), got in zip(files, waves):
+    for (width, channels, frames), got in zip(files, waves, strict=True):
         expected = (frames / 2.0 ** (8 * width - 1)).mean(axis=1)
         assert np.allclose(got, expected, atol=1e-6), (width, channels)
     # another file rate is resampled with torchaudio to the target rate and padded to the length

@@ -212,7 +212,8 @@ def test_an_interrupted_rule_leaves_nothing_taken_as_complete(tmp_path, raw_para
     assert counts.get("train") == 1 and counts.get("evaluate") == 1, counts
     run([snakemake, "--unlock"], proj)  # the killed engine's lock; README: "After a crash"
     proc = run([snakemake, paths.checkpoint(exp), "--cores", "2", "--rerun-incomplete"], proj)
-    assert "every job runs on the CPU" in proc.stderr or "run on the GPU" in proc.stderr  # where jobs compute, said at start
+    # where jobs compute, said at start
+    assert "every job runs on the CPU" in proc.stderr or "run on the GPU" in proc.stderr
     assert "resuming after epoch" in (proj / paths.log("train", exp)).read_text()
     assert all((proj / out).exists() for out in outputs)
 

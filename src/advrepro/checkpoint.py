@@ -56,7 +56,7 @@ def load(path: str | Path, target: dict, *, experiment: str):
         raise CheckpointError(f"{path}: checkpoint does not fit the model: {exc}") from None
     # The target may be arrays or shapes only (jax.eval_shape): either way every leaf must fit.
     got, want = jax.tree_util.tree_leaves_with_path(state), jax.tree_util.tree_leaves(target)
-    for (where, leaf), ref in zip(got, want):
+    for (where, leaf), ref in zip(got, want, strict=False):
         if tuple(leaf.shape) != tuple(ref.shape) or leaf.dtype != ref.dtype:
             raise CheckpointError(f"{path}: checkpoint does not fit the model: {jax.tree_util.keystr(where)} has "
                                   f"{leaf.dtype}{list(leaf.shape)}, the model needs {ref.dtype}{list(ref.shape)}")

@@ -11,10 +11,8 @@ from . import attacks as attack_registry
 from . import data
 from .attacks import Column
 from .defences import AUGMENTATIONS, DEFENCES, Augmentation, Defence
-from .models import MODELS
 from .errors import UsageError
-
-
+from .models import MODELS
 
 # The data sources and the processed datasets they write (data/): re-exported for the workflow files.
 SOURCES = data.SOURCES

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -109,8 +108,8 @@ def clean_evaluator(clf: Classifier, batch_size: int):
     def evaluate(params, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         loss = correct = 0.0
         for i in range(0, len(y), batch_size):
-            l, c = batch_sums(params, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
-            loss, correct = loss + float(l), correct + float(c)
+            batch_loss, c = batch_sums(params, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
+            loss, correct = loss + float(batch_loss), correct + float(c)
         return loss / len(y), correct / len(y)
 
     return evaluate
@@ -167,7 +166,8 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
     bs = cfg["batch_size"]
     n_batches = len(data.y_train) // bs
     if n_batches == 0:
-        raise ParamsError(f"{exp.dataset}.train.batch_size: bad value {bs}: exceeds the {len(data.y_train)} training samples")
+        raise ParamsError(f"{exp.dataset}.train.batch_size: bad value {bs}: "
+                          f"exceeds the {len(data.y_train)} training samples")
     clf = classifier_for(params, exp, data.n_classes)
     p = init_weights(clf, seed, data.x_train)
     tx = optimizer(cfg, p, MODELS[exp.model].param_groups, n_batches * cfg["epochs"], n_batches)

@@ -44,7 +44,7 @@ def make_DPLR_HiPPO(N):
     return diag.mean() + 1j * Lambda_im, Vh @ P, Vh @ B, V
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dplr_init(N):
     """float32 (Lambda_re, Lambda_im, P as [N, 2], B as [N, 2]) for the S4 parameter initialisers."""
     Lambda, P, B, _ = make_DPLR_HiPPO(N)

@@ -51,20 +51,24 @@ def claims(params: dict) -> list[Claim]:
     ours = _mean(params, "mnist", "plain", "pgd_0.3")
     out.append(Claim("5.1", "Plainly trained MNIST models lose almost everything to PGD $\\epsilon=0.3$ "
                      "(mean below 20\\,\\%)", _pct(_thesis_mean("5_1", "plain", "pgd_0.3")), _pct(ours), ours < 20))
-    gains = [_acc("mnist", "alg1", "pgd_0.1", m) - _acc("mnist", "plain", "pgd_0.1", m) for m in models(params, "mnist")]
+    gains = [_acc("mnist", "alg1", "pgd_0.1", m) - _acc("mnist", "plain", "pgd_0.1", m)
+             for m in models(params, "mnist")]
     out.append(Claim("5.1", "Algorithm~1 raises PGD $\\epsilon=0.1$ accuracy over plain training on MNIST "
-                     "(every model)", "all 4", f"{sum(g > 0 for g in gains)} of {len(gains)}", all(g > 0 for g in gains)))
+                     "(every model)", "all 4", f"{sum(g > 0 for g in gains)} of {len(gains)}",
+                     all(g > 0 for g in gains)))
     natural = [_acc("mnist", "alg1", "plain", m) - _acc("mnist", "plain", "plain", m) for m in models(params, "mnist")]
     out.append(Claim("6.1", "Robust training can act as a regularizer and raise natural accuracy on MNIST "
                      "(some model gains)", "yes (FF, LSTM)", f"best {max(natural):+.1f} points", max(natural) > 0))
-    spatial = [_acc("mnist", "alg1", "spatial", m) - _acc("mnist", "plain", "spatial", m) for m in models(params, "mnist")]
+    spatial = [_acc("mnist", "alg1", "spatial", m) - _acc("mnist", "plain", "spatial", m)
+               for m in models(params, "mnist")]
     out.append(Claim("5.1", "Robust training gives no advantage against the spatial attack (every model within "
                      "10 points of plain)", "no advantage", f"at most {max(spatial):+.1f} points",
                      max(spatial) <= 10))
     best_plain = [_acc("gtsrb", "plain", "plain", m) >= max(_acc("gtsrb", s, "plain", m) for s in
                   ("alg1", "reg", "alg1-reg")) for m in models(params, "gtsrb")]
     out.append(Claim("5.2", "On GTSRB, plain training gives the best natural accuracy (every model)",
-                     f"plain {_thesis_mean('5_3', 'plain', 'plain'):.1f}\\,\\% (mean)", f"{sum(best_plain)} of {len(best_plain)}",
+                     f"plain {_thesis_mean('5_3', 'plain', 'plain'):.1f}\\,\\% (mean)",
+                     f"{sum(best_plain)} of {len(best_plain)}",
                      all(best_plain)))
     gtsrb_gain = max(_acc("gtsrb", "alg1", "pgd_0.1", m) - _acc("gtsrb", "plain", "pgd_0.1", m)
                      for m in models(params, "gtsrb"))

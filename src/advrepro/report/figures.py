@@ -10,10 +10,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .. import paths  # noqa: E402
-from ..models import MODELS
-from ..experiments import (Experiment, attack_columns,  # noqa: E402
-                           figure_experiments, get_figure, robust_config)
+from ..experiments import Experiment, attack_columns, figure_experiments, get_figure, robust_config  # noqa: E402
 from ..io import atomic_path  # noqa: E402
+from ..models import MODELS
 from . import results  # noqa: E402
 
 # Fixed metadata: equal data give byte-identical PDFs.
@@ -64,7 +63,7 @@ def _three_panels(original, adversarial, title: str, image_kw: dict) -> plt.Figu
     lim = max(float(np.abs(diff).max()), 1e-6)
     panels = [(original, "gray", (-1, 1), "original"), (adversarial, "gray", (-1, 1), title),
               (diff, "RdBu_r", (-lim, lim), f"difference (max {lim:.2f})")]
-    for ax, (img, cmap, (lo, hi), name) in zip(axes, panels):
+    for ax, (img, cmap, (lo, hi), name) in zip(axes, panels, strict=True):
         ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, **image_kw)
         ax.set_title(name, fontsize=9)
         ax.axis("off")
@@ -102,7 +101,7 @@ def waveform(params: dict, fig_spec) -> plt.Figure:
     t = np.arange(lo, lo + section)
     fig, ax = plt.subplots(figsize=(7.5, 3.0))
     ax.plot(t, x[t], color="black", lw=1.2, label="original")
-    for attack, colour in zip(fig_spec.attacks, ("tab:orange", "tab:blue")):
+    for attack, colour in zip(fig_spec.attacks, ("tab:orange", "tab:blue"), strict=False):
         ax.plot(t, ex[f"{attack}_x"][i, t, 0], color=colour, lw=0.9, alpha=0.85, label=_attack_title(ex, attack, i))
     ax.set_xlabel("sample")
     ax.set_ylabel("amplitude (scaled)")
@@ -203,7 +202,7 @@ def grid(params: dict, fig_spec) -> plt.Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(7.5, 0.95 * rows))
     for ax in axes.flat:
         ax.axis("off")
-    for ax, c, i in zip(axes.flat, classes, first):
+    for ax, c, i in zip(axes.flat, classes, first, strict=False):
         ax.imshow((x[i] + 1) / 2, interpolation="nearest")
         ax.set_title(str(c), fontsize=7, pad=2)
     return fig

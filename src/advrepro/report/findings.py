@@ -5,9 +5,9 @@ Every number the paper's prose quotes comes from here, computed from the metrics
 from __future__ import annotations
 
 from .. import paths
-from ..models import MODELS
 from ..experiments import SCENARIOS, Experiment, models
 from ..io import write_text
+from ..models import MODELS
 from . import claims, results
 
 PLAIN_TARGET = 0.85  # the bar for a plain MNIST model on the offline profile
@@ -68,7 +68,8 @@ def speech_checks(params: dict) -> list[tuple[str, bool, str]]:
         checks.append((f"{name}: Algorithm~1 on Mel+dB trades natural accuracy (lower than plain) for "
                        f"{pgd_label} accuracy (higher than plain)",
                        acc["alg1"]["plain"] < acc["plain"]["plain"] and acc["alg1"][pgd] > acc["plain"][pgd],
-                       f"{_pct(acc['alg1']['plain'], acc['plain']['plain'])}; {_pct(acc['alg1'][pgd], acc['plain'][pgd])}"))
+                       f"{_pct(acc['alg1']['plain'], acc['plain']['plain'])}; "
+                       f"{_pct(acc['alg1'][pgd], acc['plain'][pgd])}"))
         checks.append((f"{name}: Algorithm~2 on Mel+dB keeps natural accuracy within {100 * CLOSE:.0f} points of plain",
                        acc["alg2"]["plain"] >= acc["plain"]["plain"] - CLOSE,
                        _pct(acc["alg2"]["plain"], acc["plain"]["plain"])))
@@ -96,14 +97,14 @@ def urban_checks(params: dict) -> list[tuple[str, bool, str]]:
                            _pct(raw["alg1"][raw_pgd], raw["plain"][raw_pgd])))
         checks.append((f"{name}: on the Mel spectrogram Algorithm~1 raises {pgd_label} accuracy (Table 5.9)",
                        mel["alg1"][pgd] > mel["plain"][pgd], _pct(mel["alg1"][pgd], mel["plain"][pgd])))
-        checks.append((f"{name}: \dots\ keeping natural accuracy within {100 * CLOSE:.0f} points of plain",
+        checks.append((rf"{name}: \dots\ keeping natural accuracy within {100 * CLOSE:.0f} points of plain",
                        mel["alg1"]["plain"] >= mel["plain"]["plain"] - CLOSE,
                        _pct(mel["alg1"]["plain"], mel["plain"]["plain"])))
         lo, hi = sorted((mel["plain"][pgd], mel["alg1"][pgd]))
         # Where plain and Algorithm 1 score the same, "between" says nothing: not comparable (None).
         checks.append((f"{name}: Algorithm~2's {pgd_label} accuracy lies between plain training's and "
                        "Algorithm~1's (Table 5.10)", lo <= mel["alg2"][pgd] <= hi if hi > lo else None,
-                       f"{100 * mel['alg2'][pgd]:.1f} in [{100 * lo:.1f}, {100 * hi:.1f}]\,\%"))
+                       rf"{100 * mel['alg2'][pgd]:.1f} in [{100 * lo:.1f}, {100 * hi:.1f}]\,\%"))
         checks.append((f"{name}: on Mel+dB, Algorithms 1 and 2 end within {100 * CLOSE:.0f} points of each "
                        f"other, natural and {pgd_label} (Table A.2)",
                        abs(db["alg1"]["plain"] - db["alg2"]["plain"]) <= CLOSE

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from .. import paths
-from ..models import MODELS
 from ..defences import DEFENCES
-from ..experiments import (DATASETS, SCENARIOS, config, get_table, table_columns,
-                           table_experiments)
+from ..experiments import DATASETS, SCENARIOS, config, get_table, table_columns, table_experiments
 from ..io import write_text
+from ..models import MODELS
 from . import results
 
 
@@ -39,7 +38,8 @@ def _audio_note(params: dict, table, n: int) -> str:
         rep = (f"waveform at {f['raw_rate']}\\,Hz through a 1D convolution ({m['conv_channels']} channels, "
                f"kernel {m['conv_kernel']}, stride {m['conv_stride']})")
     else:
-        rep = f"{results.spectrogram_frames(sp)} frames of {f['n_mels']} Mel bins (n\\_fft {f['n_fft']}, hop {f['hop_length']})"
+        rep = (f"{results.spectrogram_frames(sp)} frames of {f['n_mels']} Mel bins "
+               f"(n\\_fft {f['n_fft']}, hop {f['hop_length']})")
     return (f"Profile \\texttt{{{params['profile']}}}: {SOURCE_NOTES[d['source']]}, {_split_note(d)}, {rep}, "
             f"{t['epochs']} epochs, "
             f"batch {t['batch_size']}, {_robust_note(params, table)}; attacks on the first {n} test clips.")

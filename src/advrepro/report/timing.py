@@ -11,9 +11,9 @@ import math
 import statistics
 
 from .. import paths
-from ..models import MODELS
 from ..experiments import DATASETS, SCENARIOS, Experiment, all_experiments, robust_config
 from ..io import read_json, write_text
+from ..models import MODELS
 
 ROBUST_SCENARIOS = ("alg1", "alg2", "alg2-small-step")
 # Seconds per epoch, plain -> Algorithm 1, as the thesis's text reports them (sections 5.1-5.4).
@@ -89,7 +89,8 @@ def render(params: dict) -> str:
         thesis = THESIS_TIMES.get((r["dataset"], r["model"]))
         a2_text = "--" if a2 is None else f"{a2['robust'] / r['robust']:.2f}"
         thesis_text = "--" if thesis is None else f"{thesis[0]} $\\to$ {thesis[1]}"
-        lines.append(f"{SHORT.get(r['dataset'], DATASETS[r['dataset']].label)} & {MODELS[r['model']].label} & {_seconds(r['plain'])} & "
+        lines.append(f"{SHORT.get(r['dataset'], DATASETS[r['dataset']].label)} & {MODELS[r['model']].label} & "
+                     f"{_seconds(r['plain'])} & "
                      f"{_seconds(r['robust'])} & {r['ratio']:.1f} & {a2_text} & {thesis_text} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}}", ""]
     return "\n".join(lines)
