@@ -18,13 +18,14 @@ MAIN = (ROOT / "paper" / "main.tex").read_text()
 
 def test_main_tex_holds_every_table_and_figure_of_the_registry_once():
     inputs = re.findall(r"\\input\{tables/table_([A-Z0-9_]+)\.tex\}", MAIN)
-    graphics = re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{figures/figure_([A-Z0-9_]+)\.pdf\}", MAIN)
+    graphics = re.findall(r"\\input\{figures/figure_([A-Z0-9_]+)\.tex\}", MAIN)  # blocks the figure rule writes
     assert sorted(inputs) == sorted(t.id for t in TABLES)
     assert sorted(graphics) == sorted(f.id for f in FIGURES)
 
 
 def test_every_reference_has_a_label():
     labels = set(re.findall(r"\\label\{([^}]+)\}", MAIN)) | {f"tab:{t.id}" for t in TABLES}  # tables label themselves
+    labels |= {f"fig:{f.id}" for f in FIGURES}  # and figures
     refs = set(re.findall(r"\\ref\{([^}]+)\}", MAIN))
     assert refs and refs <= labels, sorted(refs - labels)
 
@@ -46,6 +47,17 @@ def test_the_committed_reference_paper_compiles_with_every_table_and_figure(tmp_
         assert f"thesis Table {t.id.replace('_', '.')})" in text, t.id
     for f in FIGURES:
         assert (ROOT / paths.figure(f.id)).read_bytes().startswith(b"%PDF"), f.id
+        assert f"thesis Figure {f.id.replace('_', '.')}" in text, f.id
+
+
+def test_figure_captions_have_one_source():
+    """main.tex holds no caption of a registry figure: the figure rule writes each block from the registry,
+    and the committed blocks are what it writes."""
+    from advrepro.report.figures import block
+
+    for f in FIGURES:
+        assert (ROOT / paths.figure_block(f.id)).read_text() == block(f), f.id
+        assert f"\\label{{fig:{f.id}}}" not in MAIN
 
 
 @pytest.mark.parametrize("profile", ["offline", "thesis"])

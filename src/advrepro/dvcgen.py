@@ -82,7 +82,8 @@ def stages(params: dict) -> dict:
     for fig in FIGURES:
         out[f"figure-{fig.id}"] = _stage(
             f"advrepro figure {fig.id}", deps=figure_inputs(params, fig) + [f"{CODE}/report/figures.py"] + report_code,
-            params=report_params(fig.dataset), outs=[{paths.figure(fig.id): {"cache": False}}])
+            params=report_params(fig.dataset),
+            outs=[{paths.figure(fig.id): {"cache": False}}, {paths.figure_block(fig.id): {"cache": False}}])
     all_keys = list(dict.fromkeys(k for d in DATASETS for k in report_params(d)))
     out["findings"] = _stage(
         "advrepro findings", deps=[paths.metrics(e.id) for e in all_experiments(params)]
@@ -95,7 +96,8 @@ def stages(params: dict) -> dict:
     out["paper"] = _stage(
         f"advrepro paper --log {paths.log('paper', 'main')}",
         deps=["paper/main.tex", paths.FINDINGS, paths.TIMING] + [paths.table(t.id) for t in TABLES]
-        + [paths.figure(f.id) for f in FIGURES], outs=[{paths.PAPER: {"cache": False}}])
+        + [paths.figure(f.id) for f in FIGURES] + [paths.figure_block(f.id) for f in FIGURES],
+        outs=[{paths.PAPER: {"cache": False}}])
     return out
 
 

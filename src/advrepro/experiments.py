@@ -112,13 +112,14 @@ class Figure:
     kind: str            # example | waveform | spectrogram | grid | bars | epochs | settings | timing
     dataset: str
     scenarios: tuple[str, ...]
-    caption: str
+    caption: str         # the paper's caption (the figure rule writes it with the figure)
     attacks: tuple[str, ...] = ()  # example kinds: pgd | fgsm | spatial
     # The models shown; () = all of the profile. Example kinds attack one model: the thesis's S4,
     # or the profile's first model if S4 is not run.
     models: tuple[str, ...] = ()
     example_class: int | None = None  # example kinds: the class shown (fine class where the data has one)
     zoom: int = 200  # waveform kind: samples shown around the loudest one
+    width: float = 0.85  # in the paper, of the line width
 
 
 TABLES = (
@@ -158,67 +159,68 @@ TABLES = (
 )
 
 FIGURES = (
-    Figure("5_2", "example", "mnist", ("plain",), "PGD attack on MNIST: original, adversarial, difference "
-           "(thesis Figure 5.2).", attacks=("pgd",), models=("s4",)),
-    Figure("5_3", "example", "mnist", ("plain",), "FGSM attack on MNIST: original, adversarial, difference "
-           "(thesis Figure 5.3).", attacks=("fgsm",), models=("s4",)),
-    Figure("5_4", "example", "mnist", ("plain",), "Spatial attack on MNIST: original, adversarial, difference "
-           "(thesis Figure 5.4).", attacks=("spatial",), models=("s4",)),
-    Figure("5_6", "bars", "mnist", ("plain",), "Accuracies reached by non-robust training on MNIST "
-           "(thesis Figure 5.6)."),
-    Figure("5_7", "bars", "mnist", ("alg1",), "Accuracies reached by robust training (Algorithm 1) on MNIST "
-           "(thesis Figure 5.7)."),
-    Figure("5_8", "epochs", "mnist", ("plain",), "Test accuracy per epoch on MNIST, non-robust training "
-           "(thesis Figure 5.8)."),
-    Figure("5_9", "epochs", "mnist", ("alg1",), "Test accuracy per epoch on MNIST, robust training "
-           "(thesis Figure 5.9)."),
-    Figure("A_1", "settings", "mnist", ("alg1", "alg2-small-step"), "Effect of the number of steps and the "
+    Figure("5_2", "example", "mnist", ("plain",), "PGD attack on MNIST (thesis Figure 5.2).",
+           attacks=("pgd",), models=("s4",), width=0.8),
+    Figure("5_3", "example", "mnist", ("plain",), "FGSM attack on MNIST (thesis Figure 5.3).",
+           attacks=("fgsm",), models=("s4",), width=0.8),
+    Figure("5_4", "example", "mnist", ("plain",), "Spatial attack on MNIST (thesis Figure 5.4).",
+           attacks=("spatial",), models=("s4",), width=0.8),
+    Figure("5_6", "bars", "mnist", ("plain",), "Accuracies reached by non-robust training on MNIST (thesis Figure "
+           "5.6)."),
+    Figure("5_7", "bars", "mnist", ("alg1",), "Accuracies reached by robust training, Algorithm~1, on MNIST (thesis "
+           "Figure 5.7)."),
+    Figure("5_8", "epochs", "mnist", ("plain",), "Test accuracy and training loss per epoch on MNIST, non-robust "
+           "training (thesis Figure 5.8)."),
+    Figure("5_9", "epochs", "mnist", ("alg1",), "Test accuracy and training loss per epoch on MNIST, robust training "
+           "(thesis Figure 5.9). The training loss of robust training is Algorithm~1's worst-case loss."),
+    Figure("A_1", "settings", "mnist", ("alg1", "alg2-small-step"), "Effect of the number of steps $K$ and the "
            "stepsize of the robust training algorithm on MNIST (thesis Figure A.1)."),
-    Figure("5_10", "grid", "gtsrb", (), "One test image of every GTSRB class, as the models receive it "
-           "(thesis Figure 5.10)."),
-    Figure("5_11", "example", "gtsrb", ("plain",), "PGD attack on GTSRB: original, adversarial, difference "
-           "(thesis Figure 5.11).", attacks=("pgd",), models=("s4",)),
+    Figure("5_10", "grid", "gtsrb", (), "One test image of every class, as the models receive it (thesis Figure "
+           "5.10).", width=0.9),
+    Figure("5_11", "example", "gtsrb", ("plain",), "PGD attack on GTSRB (thesis Figure 5.11).",
+           attacks=("pgd",), models=("s4",), width=0.8),
     Figure("5_12", "example", "gtsrb", ("plain",), "FGSM attack on GTSRB (thesis Figure 5.12).",
-           attacks=("fgsm",), models=("s4",)),
+           attacks=("fgsm",), models=("s4",), width=0.8),
     Figure("5_13", "example", "gtsrb", ("plain",), "Spatial attack on GTSRB (thesis Figure 5.13).",
-           attacks=("spatial",), models=("s4",)),
-    Figure("5_14", "epochs", "gtsrb", ("plain", "alg1"), "Test accuracy and training loss per epoch of the FF "
-           "model on GTSRB, plain against robust training (thesis Figure 5.14).", models=("ff",)),
-    Figure("A_2", "epochs", "gtsrb", ("plain", "alg1", "reg", "alg1-reg"), "Test accuracy and training loss per "
-           "epoch on GTSRB, every run of Table 5.3 (thesis Figure A.2)."),
-    Figure("5_15", "waveform", "speech-raw", ("plain",), "PGD attack on the command \\emph{four}: a section of "
-           "the raw waveform, original and adversarial (thesis Figure 5.15).", attacks=("pgd",), models=("s4",),
-           example_class=4),
-    Figure("5_16", "waveform", "speech-raw", ("plain",), "Gradient-based attacks on the command \\emph{four}: "
-           "FGSM and PGD on the same section (thesis Figure 5.16).", attacks=("fgsm", "pgd"), models=("s4",),
-           example_class=4),
+           attacks=("spatial",), models=("s4",), width=0.8),
+    Figure("5_14", "epochs", "gtsrb", ("plain", "alg1"), "Test accuracy and training loss per epoch of the FF model, "
+           "plain against robust training (thesis Figure 5.14).", models=("ff",)),
+    Figure("A_2", "epochs", "gtsrb", ("plain", "alg1", "reg", "alg1-reg"), "Test accuracy (top) and training loss "
+           "(bottom) per epoch on GTSRB, the runs of Table~\\ref{tab:5_3} (thesis Figure A.2).", width=0.95),
+    Figure("5_15", "waveform", "speech-raw", ("plain",), "PGD attack on the command \\emph{four}, a section of the "
+           "raw waveform (thesis Figure 5.15).", attacks=("pgd",), models=("s4",), example_class=4),
+    Figure("5_16", "waveform", "speech-raw", ("plain",), "FGSM and PGD on the same section of the command "
+           "\\emph{four} (thesis Figure 5.16).", attacks=("fgsm", "pgd"), models=("s4",), example_class=4),
     Figure("5_17", "spectrogram", "speech-mel", ("plain",), "PGD attack on the Mel spectrogram of the command "
-           "\\emph{four}: original, adversarial, difference (thesis Figure 5.17).", attacks=("pgd",),
-           models=("s4",), example_class=4),
-    Figure("5_18", "spectrogram", "speech-meldb", ("plain",), "PGD attack on the Mel spectrogram + AmplitudeToDB "
-           "of the command \\emph{four} (thesis Figure 5.18).", attacks=("pgd",), models=("s4",), example_class=4),
-    Figure("5_19", "epochs", "speech-raw", ("plain", "alg1", "reg"), "Test accuracy and training loss per epoch "
-           "of the LSTM, raw waveform (thesis Figure 5.19).", models=("lstm",)),
-    Figure("5_20", "settings", "speech-meldb", ("alg1", "alg2"), "Algorithm 1 against Algorithm 2, GRU, Mel "
-           "spectrogram + AmplitudeToDB (thesis Figure 5.20).", models=("gru",)),
-    Figure("A_3", "bars", "speech-meldb", ("plain", "alg1", "reg", "alg1-reg"), "Accuracies of Table 5.5 per "
-           "attack, Mel spectrogram + AmplitudeToDB, Algorithm 1 (thesis Figure A.3)."),
-    Figure("A_4", "epochs", "speech-meldb", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy and "
-           "training loss per epoch, the runs of Table 5.6 (thesis Figure A.4)."),
-    Figure("A_5", "epochs", "speech-mel", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy and "
-           "training loss per epoch, the runs of Table 5.7 (thesis Figure A.5)."),
-    Figure("5_21", "waveform", "urban-raw", ("plain",), "PGD attack on children playing (benign): a section of "
-           "the raw waveform (thesis Figure 5.21).", attacks=("pgd",), models=("s4",), example_class=2, zoom=800),
-    Figure("5_22", "waveform", "urban-raw", ("plain",), "The same attack, closer (thesis Figure 5.22).",
+           "\\emph{four}: original, adversarial, difference (thesis Figure 5.17).",
+           attacks=("pgd",), models=("s4",), example_class=4, width=0.8),
+    Figure("5_18", "spectrogram", "speech-meldb", ("plain",), "PGD attack on the Mel spectrogram + AmplitudeToDB of "
+           "the command \\emph{four} (thesis Figure 5.18).",
+           attacks=("pgd",), models=("s4",), example_class=4, width=0.8),
+    Figure("5_19", "epochs", "speech-raw", ("plain", "alg1", "reg"), "Test accuracy and training loss per epoch of "
+           "the LSTM on the raw waveform (thesis Figure 5.19).", models=("lstm",)),
+    Figure("5_20", "settings", "speech-meldb", ("alg1", "alg2"), "Algorithm~1 against Algorithm~2, GRU, Mel "
+           "spectrogram + AmplitudeToDB (thesis Figure 5.20).", models=("gru",), width=0.6),
+    Figure("A_3", "bars", "speech-meldb", ("plain", "alg1", "reg", "alg1-reg"), "Accuracies of Table~\\ref{tab:5_5} "
+           "per attack (thesis Figure A.3).", width=0.9),
+    Figure("A_4", "epochs", "speech-meldb", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy (top) and "
+           "training loss (bottom) per epoch, the runs of Table~\\ref{tab:5_6} (thesis Figure A.4).", width=0.95),
+    Figure("A_5", "epochs", "speech-mel", ("plain", "alg2", "specaug", "alg2-specaug"), "Test accuracy (top) and "
+           "training loss (bottom) per epoch, the runs of Table~\\ref{tab:5_7} (thesis Figure A.5).", width=0.95),
+    Figure("5_21", "waveform", "urban-raw", ("plain",), "PGD ($\\epsilon = 0.3$) on children playing (benign), a "
+           "section of the raw waveform (thesis Figure 5.21).",
+           attacks=("pgd",), models=("s4",), example_class=2, zoom=800),
+    Figure("5_22", "waveform", "urban-raw", ("plain",), "The same attack, a closer section (thesis Figure 5.22).",
            attacks=("pgd",), models=("s4",), example_class=2, zoom=100),
-    Figure("5_23", "waveform", "urban-raw", ("plain",), "PGD attack on a dog barking (dangerous): a section of "
-           "the raw waveform (thesis Figure 5.23).", attacks=("pgd",), models=("s4",), example_class=3, zoom=800),
-    Figure("5_24", "waveform", "urban-raw", ("plain",), "The same attack, closer (thesis Figure 5.24).",
+    Figure("5_23", "waveform", "urban-raw", ("plain",), "PGD ($\\epsilon = 0.3$) on a dog barking (dangerous), a "
+           "section of the raw waveform (thesis Figure 5.23).",
+           attacks=("pgd",), models=("s4",), example_class=3, zoom=800),
+    Figure("5_24", "waveform", "urban-raw", ("plain",), "The same attack, a closer section (thesis Figure 5.24).",
            attacks=("pgd",), models=("s4",), example_class=3, zoom=100),
-    Figure("A_6", "settings", "urban-mel", ("alg1", "alg2"), "Algorithm 1 against Algorithm 2 on UrbanSound8K, "
-           "Mel spectrogram (thesis Figure A.6; Tables 5.9 and 5.10)."),
-    Figure("5_25", "timing", ALL, (), "Wall time per training epoch, robust against plain training of the same "
-           "model and data, every run of this build (thesis Figure 5.25)."),
+    Figure("A_6", "settings", "urban-mel", ("alg1", "alg2"), "Algorithm~1 against Algorithm~2 on UrbanSound8K, Mel "
+           "spectrogram (Tables~\\ref{tab:5_9} and \\ref{tab:5_10}; thesis Figure A.6)."),
+    Figure("5_25", "timing", ALL, (), "Seconds per epoch, robust against plain training (thesis Figure 5.25), log "
+           "scales.", width=0.7),
 )
 
 

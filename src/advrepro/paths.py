@@ -52,6 +52,11 @@ def figure(figure_id: str) -> str:
     return f"paper/figures/figure_{figure_id}.pdf"
 
 
+def figure_block(figure_id: str) -> str:
+    """The LaTeX figure environment around it, with the caption from the registry."""
+    return f"paper/figures/figure_{figure_id}.tex"
+
+
 def thesis_numbers(table_id: str) -> str:
     return f"paper/thesis/table_{table_id}.tsv"
 

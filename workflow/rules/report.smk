@@ -22,6 +22,7 @@ rule figure:
         lambda wc: registry.figure_inputs(P, FIGURES[wc.id]),
     output:
         paths.figure("{id}"),
+        paths.figure_block("{id}"),
     wildcard_constraints:
         id="|".join(FIGURES),
     log:
@@ -60,6 +61,7 @@ rule paper:
         paths.TIMING,
         [paths.table(t) for t in TABLES],
         [paths.figure(f) for f in FIGURES],
+        [paths.figure_block(f) for f in FIGURES],
     output:
         paths.PAPER,
     log:
