@@ -9,6 +9,7 @@ from ..experiments import SCENARIOS, Experiment, models
 from ..io import write_text
 from ..models import MODELS
 from . import claims, results
+from .checks import VERDICTS, Check, finding, tally
 
 PLAIN_TARGET = 0.85  # the bar for a plain MNIST model on the offline profile
 SPECTROGRAM_TARGET = 0.80  # the bar for a plain spectrogram model on the offline profile
@@ -23,8 +24,8 @@ def _pct(*values: float) -> str:
     return " vs.\\ ".join(f"{100 * v:.1f}" for v in values) + "\\,\\%"
 
 
-def mnist_checks(params: dict) -> list[tuple[str, bool, str]]:
-    """(claim, holds, evidence) for the thesis's MNIST findings, per model."""
+def mnist_checks(params: dict) -> list[Check]:
+    """The checks of the thesis's MNIST findings, per model."""
     eps = params["mnist"]["evaluation"]["epsilons"]
     small, large = f"pgd_{min(eps):g}", f"pgd_{max(eps):g}"
     checks = []
@@ -32,22 +33,25 @@ def mnist_checks(params: dict) -> list[tuple[str, bool, str]]:
         plain = results.metrics(_exp(m, "plain"))["accuracy"]
         robust = results.metrics(_exp(m, "alg1"))["accuracy"]
         name = MODELS[m].label
-        checks.append((f"{name}: plain training reaches at least {100 * PLAIN_TARGET:.0f}\\,\\% natural accuracy",
+        checks.append(finding(f"{name}: plain training reaches at least {100 * PLAIN_TARGET:.0f}\\,\\% "
+                              "natural accuracy",
                        plain["plain"] >= PLAIN_TARGET, f"{100 * plain['plain']:.1f}\\,\\%"))
-        checks.append((f"{name}: Algorithm~1 raises {small.upper().replace('_', ' ')} accuracy above plain training",
+        checks.append(finding(f"{name}: Algorithm~1 raises {small.upper().replace('_', ' ')} accuracy above "
+                              "plain training",
                        robust[small] > plain[small],
                        f"{100 * robust[small]:.1f} vs.\\ {100 * plain[small]:.1f}\\,\\%"))
-        checks.append((f"{name}: Algorithm~1 raises {large.upper().replace('_', ' ')} accuracy above plain training",
+        checks.append(finding(f"{name}: Algorithm~1 raises {large.upper().replace('_', ' ')} accuracy above "
+                              "plain training",
                        robust[large] > plain[large],
                        f"{100 * robust[large]:.1f} vs.\\ {100 * plain[large]:.1f}\\,\\%"))
-        checks.append((f"{name}: Algorithm~1 gives no advantage against the spatial attack "
+        checks.append(finding(f"{name}: Algorithm~1 gives no advantage against the spatial attack "
                        "(within 10 points of plain)", robust["spatial"] <= plain["spatial"] + 0.10,
                        f"{100 * robust['spatial']:.1f} vs.\\ {100 * plain['spatial']:.1f}\\,\\%"))
     return checks
 
 
-def speech_checks(params: dict) -> list[tuple[str, bool, str]]:
-    """(claim, holds, evidence) for the thesis's Speech Commands findings (section 5.3), per model."""
+def speech_checks(params: dict) -> list[Check]:
+    """The checks of the thesis's Speech Commands findings (section 5.3), per model."""
     checks = []
     pgd = f"pgd_{min(params['speech']['spectrogram']['evaluation']['epsilons']):g}"
     pgd_label = pgd.upper().replace("_", " ")
@@ -55,31 +59,32 @@ def speech_checks(params: dict) -> list[tuple[str, bool, str]]:
         acc = {s: results.metrics(_exp(m, s, "speech-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         mel = results.metrics(_exp(m, "plain", "speech-mel"))["accuracy"]
         name = MODELS[m].label
-        checks.append((f"{name}: plain training on Mel+dB reaches at least {100 * SPECTROGRAM_TARGET:.0f}\\,\\% "
+        checks.append(finding(f"{name}: plain training on Mel+dB reaches at least {100 * SPECTROGRAM_TARGET:.0f}\\,\\% "
                        "natural accuracy", acc["plain"]["plain"] >= SPECTROGRAM_TARGET, _pct(acc["plain"]["plain"])))
-        checks.append((f"{name}: plain training on the Mel spectrogram alone reaches at least "
+        checks.append(finding(f"{name}: plain training on the Mel spectrogram alone reaches at least "
                        f"{100 * SPECTROGRAM_TARGET:.0f}\\,\\%", mel["plain"] >= SPECTROGRAM_TARGET, _pct(mel["plain"])))
-        checks.append((f"{name}: the Mel spectrogram alone does worse than Mel+dB",
+        checks.append(finding(f"{name}: the Mel spectrogram alone does worse than Mel+dB",
                        mel["plain"] < acc["plain"]["plain"], _pct(mel["plain"], acc["plain"]["plain"])))
         if m in models(params, "speech-raw"):
             raw = results.metrics(_exp(m, "plain", "speech-raw"))["accuracy"]
-            checks.append((f"{name}: Mel+dB beats the raw waveform on natural accuracy",
+            checks.append(finding(f"{name}: Mel+dB beats the raw waveform on natural accuracy",
                            acc["plain"]["plain"] > raw["plain"], _pct(acc["plain"]["plain"], raw["plain"])))
-        checks.append((f"{name}: Algorithm~1 on Mel+dB trades natural accuracy (lower than plain) for "
+        checks.append(finding(f"{name}: Algorithm~1 on Mel+dB trades natural accuracy (lower than plain) for "
                        f"{pgd_label} accuracy (higher than plain)",
                        acc["alg1"]["plain"] < acc["plain"]["plain"] and acc["alg1"][pgd] > acc["plain"][pgd],
                        f"{_pct(acc['alg1']['plain'], acc['plain']['plain'])}; "
                        f"{_pct(acc['alg1'][pgd], acc['plain'][pgd])}"))
-        checks.append((f"{name}: Algorithm~2 on Mel+dB keeps natural accuracy within {100 * CLOSE:.0f} points of plain",
+        checks.append(finding(f"{name}: Algorithm~2 on Mel+dB keeps natural accuracy within {100 * CLOSE:.0f} "
+                              "points of plain",
                        acc["alg2"]["plain"] >= acc["plain"]["plain"] - CLOSE,
                        _pct(acc["alg2"]["plain"], acc["plain"]["plain"])))
-        checks.append((f"{name}: Algorithm~2 keeps more natural accuracy than Algorithm~1 on Mel+dB",
+        checks.append(finding(f"{name}: Algorithm~2 keeps more natural accuracy than Algorithm~1 on Mel+dB",
                        acc["alg2"]["plain"] > acc["alg1"]["plain"], _pct(acc["alg2"]["plain"], acc["alg1"]["plain"])))
     return checks
 
 
-def urban_checks(params: dict) -> list[tuple[str, bool, str]]:
-    """(claim, holds, evidence) for the thesis's UrbanSound8K findings (section 5.4, appendix A.4), per model.
+def urban_checks(params: dict) -> list[Check]:
+    """The checks of the thesis's UrbanSound8K findings (section 5.4, appendix A.4), per model.
     Binary labels: a model that always answers "benign" scores the benign share of the test clips."""
     checks = []
     raw_pgd = f"pgd_{min(params['urban']['raw']['evaluation']['epsilons']):g}"
@@ -91,21 +96,21 @@ def urban_checks(params: dict) -> list[tuple[str, bool, str]]:
         db = {s: results.metrics(_exp(m, s, "urban-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         if m in models(params, "urban-raw"):
             raw = {s: results.metrics(_exp(m, s, "urban-raw"))["accuracy"] for s in ("plain", "alg1")}
-            checks.append((f"{name}: on the raw waveform Algorithm~1 does not raise "
+            checks.append(finding(f"{name}: on the raw waveform Algorithm~1 does not raise "
                            f"{raw_pgd.upper().replace('_', ' ')} accuracy (Table 5.8)",
                            raw["alg1"][raw_pgd] <= raw["plain"][raw_pgd],
                            _pct(raw["alg1"][raw_pgd], raw["plain"][raw_pgd])))
-        checks.append((f"{name}: on the Mel spectrogram Algorithm~1 raises {pgd_label} accuracy (Table 5.9)",
+        checks.append(finding(f"{name}: on the Mel spectrogram Algorithm~1 raises {pgd_label} accuracy (Table 5.9)",
                        mel["alg1"][pgd] > mel["plain"][pgd], _pct(mel["alg1"][pgd], mel["plain"][pgd])))
-        checks.append((rf"{name}: \dots\ keeping natural accuracy within {100 * CLOSE:.0f} points of plain",
+        checks.append(finding(rf"{name}: \dots\ keeping natural accuracy within {100 * CLOSE:.0f} points of plain",
                        mel["alg1"]["plain"] >= mel["plain"]["plain"] - CLOSE,
                        _pct(mel["alg1"]["plain"], mel["plain"]["plain"])))
         lo, hi = sorted((mel["plain"][pgd], mel["alg1"][pgd]))
         # Where plain and Algorithm 1 score the same, "between" says nothing: not comparable (None).
-        checks.append((f"{name}: Algorithm~2's {pgd_label} accuracy lies between plain training's and "
+        checks.append(finding(f"{name}: Algorithm~2's {pgd_label} accuracy lies between plain training's and "
                        "Algorithm~1's (Table 5.10)", lo <= mel["alg2"][pgd] <= hi if hi > lo else None,
                        rf"{100 * mel['alg2'][pgd]:.1f} in [{100 * lo:.1f}, {100 * hi:.1f}]\,\%"))
-        checks.append((f"{name}: on Mel+dB, Algorithms 1 and 2 end within {100 * CLOSE:.0f} points of each "
+        checks.append(finding(f"{name}: on Mel+dB, Algorithms 1 and 2 end within {100 * CLOSE:.0f} points of each "
                        f"other, natural and {pgd_label} (Table A.2)",
                        abs(db["alg1"]["plain"] - db["alg2"]["plain"]) <= CLOSE
                        and abs(db["alg1"][pgd] - db["alg2"][pgd]) <= CLOSE,
@@ -113,17 +118,12 @@ def urban_checks(params: dict) -> list[tuple[str, bool, str]]:
     return checks
 
 
-VERDICTS = {True: "reproduced", False: "not reproduced", None: "not comparable"}
-
-
-def _findings_table(macro: str, section: str, checks: list[tuple[str, bool | None, str]]) -> list[str]:
+def _findings_table(macro: str, section: str, checks: list[Check]) -> list[str]:
     lines = [f"\\newcommand{{\\{macro}}}{{%", "\\begin{tabular}{p{0.55\\linewidth}lr}", "\\toprule",
              f"Finding of the thesis ({section}) & Verdict & This run \\\\", "\\midrule"]
-    for claim, holds, evidence in checks:
-        lines.append(f"{claim} & {VERDICTS[holds]} & {evidence} \\\\")
-    held = sum(h is True for _, h, _ in checks)
-    tested = sum(h is not None for _, h, _ in checks)
-    return lines + ["\\bottomrule", "\\end{tabular}}", f"\\newcommand{{\\{macro}count}}{{{held} of {tested}}}"]
+    for c in checks:
+        lines.append(f"{c.statement} & {VERDICTS[c.verdict]} & {c.ours} \\\\")
+    return lines + ["\\bottomrule", "\\end{tabular}}", f"\\newcommand{{\\{macro}count}}{{{tally(checks)}}}"]
 
 
 def _speech_macros(params: dict) -> list[str]:
