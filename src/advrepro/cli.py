@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    common.add_argument("--profile", help="override params.yaml's `profile` (offline | thesis)")
+    common.add_argument("--profile", help="override params.yaml's `profile` (offline | thesis | tiny)")
     common.add_argument("--log", help="also write the log to this file")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

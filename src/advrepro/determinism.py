@@ -17,6 +17,7 @@ COMPARED = [
     "results/examples/*.npz",
     "paper/tables/*.tex",
     "paper/figures/*.pdf",
+    "paper/figures/*.tex",          # the figure blocks with their captions
     "paper/generated/*.tex",
     "results/timing/*.json",
 ]
