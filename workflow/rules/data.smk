@@ -23,9 +23,11 @@ for source in registry.SOURCES.values():
         output:
             [paths.processed(d.name) for d in source.datasets],
         params:
+            # The loop variable is read when the job runs, not when the rule is defined: name it here.
+            source=source.name,
             data=[registry.lookup(P, k) for k in registry.data_keys(P, source.name)],
             seed=P["seed"],
         log:
             paths.log("data", f"prepare-{source.name}"),
         shell:
-            "{CLI:q} prepare " + source.name + " --profile {PROFILE:q} --log {log:q}"
+            "{CLI:q} prepare {params.source:q} --profile {PROFILE:q} --log {log:q}"
