@@ -47,6 +47,7 @@ def test_changing_the_seed_changes_the_results(project):
     assert digest(project / paths.checkpoint(exp)) != first
 
 
+@pytest.mark.slow  # trains all four models twice (about 2 minutes)
 @pytest.mark.parametrize("model", ["ff", "gru", "lstm", "s4"])
 def test_every_model_learns_plain_and_robust(project, raw_params, model, monkeypatch):
     """Each model, plainly and with Algorithm 1, fits the toy task better than chance."""
