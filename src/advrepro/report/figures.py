@@ -10,6 +10,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .. import paths  # noqa: E402
+from ..attacks import ATTACKS  # noqa: E402
 from ..experiments import Experiment, attack_columns, figure_experiments, get_figure, robust_config  # noqa: E402
 from ..io import atomic_path, write_text  # noqa: E402
 from ..models import MODELS
@@ -52,7 +53,7 @@ def _subject(ex: dict, i: int) -> str:
 
 
 def _attack_title(ex: dict, attack: str, i: int) -> str:
-    eps = "" if attack == "spatial" else f" $\\epsilon$={float(ex['epsilon']):g}"
+    eps = f" $\\epsilon$={float(ex['epsilon']):g}" if ATTACKS[attack].per_epsilon else ""
     return f"{attack.upper()}{eps} (predicted {ex[f'{attack}_pred'][i]})"
 
 
