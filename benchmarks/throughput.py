@@ -35,6 +35,7 @@ def main() -> None:
     from advrepro.experiments import SCENARIOS, Experiment
     from advrepro.models import MODELS
     from advrepro.models.classifier import classifier_for, init_weights
+    from advrepro.spec import experiment_spec
 
     cfg = p["mnist"]
     size, bs = cfg["data"]["image_size"], cfg["train"]["batch_size"]
@@ -61,10 +62,11 @@ def main() -> None:
     for model in args.models or cfg["models"]:
         for scen in ("plain", "alg1"):
             exp = Experiment("mnist", model, SCENARIOS[scen])
-            clf = classifier_for(p, exp, 10)
+            spec = experiment_spec(p, exp)
+            clf = classifier_for(spec, 10)
             w = init_weights(clf, p["seed"], np.asarray(x))
-            tx = train.optimizer(cfg["train"], w, MODELS[exp.model].param_groups, 1000)
-            step = train.make_train_step(clf, tx, p, exp, 10, steps_per_epoch=100)
+            tx = train.optimizer(spec.train, w, MODELS[exp.model].param_groups, 1000)
+            step = train.make_train_step(clf, tx, spec, 10, steps_per_epoch=100)
             state = (w, tx.init(w))
             key = jax.random.PRNGKey(0)
             c, s = timed(lambda step=step, state=state, key=key: step(state, x, y, key, jnp.int32(1000))[1], bs)

@@ -16,6 +16,7 @@ from advrepro.attacks import ATTACKS, Attack
 from advrepro.defences import DEFENCES, Defence
 from advrepro.models import MODELS, Model
 from advrepro.params import load_params
+from advrepro.spec import experiment_spec
 
 from .conftest import ROOT
 
@@ -83,8 +84,9 @@ def test_an_attack_a_defence_and_a_model_registered_here_reach_a_table(project, 
         arrays = data.load("mnist")
         for exp in experiments.table_experiments(p, table):
             assert experiments.defence(p, exp).name == "shift"
-            train.train(p, exp, arrays, progress=False)
-            metrics = evaluate.evaluate(p, exp, arrays, progress=False)
+            spec = experiment_spec(p, exp)
+            train.train(spec, arrays, progress=False)
+            metrics = evaluate.evaluate(spec, arrays, progress=False)
             assert set(metrics["accuracy"]) >= {"plain", "noise_0.1", "noise_0.3", "spatial"}
             assert 0 <= metrics["accuracy"]["noise_0.3"] <= 1
         text = tables.render(p, "A_1")

@@ -11,6 +11,7 @@ from advrepro import checkpoint, paths
 from advrepro.data import Arrays
 from advrepro.experiments import SCENARIOS, Experiment
 from advrepro.io import read_json, write_npz
+from advrepro.spec import experiment_spec
 
 from .conftest import digest, run_cli, tiny_params
 
@@ -59,9 +60,10 @@ def test_every_model_learns_plain_and_robust(project, raw_params, model, monkeyp
     arrays = data.load("mnist")
     for scenario in ("plain", "alg1"):
         exp = Experiment("mnist", model, SCENARIOS[scenario])
-        out = train.train(p, exp, arrays, progress=False)
+        spec = experiment_spec(p, exp)
+        out = train.train(spec, arrays, progress=False)
         assert out["history"][-1]["test_accuracy"] > 0.3, (scenario, out["history"])
-        m = evaluate.evaluate(p, exp, arrays, progress=False)
+        m = evaluate.evaluate(spec, arrays, progress=False)
         assert m["accuracy"]["pgd_0.3"] <= m["accuracy"]["plain"]
         assert m["loss"]["pgd_0.3"] >= m["loss"]["plain"]
 
@@ -180,10 +182,10 @@ def test_frame_norm_goes_only_in_front_of_the_named_representations(raw_params):
     x = np.full((2, 5, 16), -1.0, np.float32)
     x[:, :, 3] += 0.01  # the shape of a quiet spectrogram after min-max scaling
     for dataset, expected in (("speech-mel", True), ("speech-meldb", False)):
-        clf = classifier_for(p, Experiment(dataset, "ff", SCENARIOS["plain"]), 10)
+        clf = classifier_for(experiment_spec(p, Experiment(dataset, "ff", SCENARIOS["plain"])), 10)
         params = init_weights(clf, 0, x)
         assert ("frame_norm" in params) is expected, dataset
-    clf = classifier_for(p, Experiment("speech-mel", "ff", SCENARIOS["plain"]), 10)
+    clf = classifier_for(experiment_spec(p, Experiment("speech-mel", "ff", SCENARIOS["plain"])), 10)
     params = init_weights(clf, 0, x)
     normed = jax.nn.standardize(jnp.asarray(x), axis=-1, epsilon=1e-6)
     assert float(jnp.abs(normed).max()) > 3  # the 0.01 bump becomes the largest feature

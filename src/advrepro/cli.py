@@ -71,8 +71,9 @@ def cmd_train(p: dict, args) -> None:
     exp = get_experiment(p, args.experiment)
     _jax_ready(p)
     from . import data, train
+    from .spec import experiment_spec
 
-    train.train(p, exp, data.load(exp.dataset), progress=not args.quiet)
+    train.train(experiment_spec(p, exp), data.load(exp.dataset), progress=not args.quiet)
 
 
 def cmd_evaluate(p: dict, args) -> None:
@@ -81,8 +82,9 @@ def cmd_evaluate(p: dict, args) -> None:
     exp = get_experiment(p, args.experiment)
     _jax_ready(p)
     from . import data, evaluate
+    from .spec import experiment_spec
 
-    evaluate.evaluate(p, exp, data.load(exp.dataset, views=False), progress=not args.quiet)
+    evaluate.evaluate(experiment_spec(p, exp), data.load(exp.dataset, views=False), progress=not args.quiet)
 
 
 def cmd_table(p: dict, args) -> None:

@@ -17,15 +17,15 @@ from tqdm import tqdm
 from . import paths
 from .attacks import ATTACKS, columns
 from .attacks.base import cross_entropy
-from .data import Arrays
-from .experiments import DATASETS, Experiment, config
+from .data import DATASETS, Arrays
 from .io import write_json, write_npz
 from .models.classifier import load_trained
+from .spec import EvaluationSpec, ExperimentSpec
 
 log = logging.getLogger(__name__)
 
 
-def compiled_attacks(clf, ev: dict, kind: str) -> dict:
+def compiled_attacks(clf, ev: EvaluationSpec, kind: str) -> dict:
     """{attack name: jitted fn(weights, x, y, rng, eps) -> adversarial x} for every registered attack that
     applies to this kind of data; epsilon is traced, so each attack compiles once per batch shape and
     serves every epsilon, the metrics and the examples alike."""
@@ -39,7 +39,7 @@ def attack_key(seed: int, column: str, batch: int):
     return jax.random.fold_in(jax.random.fold_in(root, zlib.crc32(column.encode())), batch)
 
 
-def attack_suite(compiled: dict, ev: dict, kind: str) -> dict:
+def attack_suite(compiled: dict, ev: EvaluationSpec, kind: str) -> dict:
     """{metric key: fn(weights, x, y, rng) -> adversarial x}, in the metrics files' order."""
     suite = {}
     for col in columns(ev, kind):
@@ -54,7 +54,7 @@ def example_indices(y: np.ndarray) -> np.ndarray:
     return first[np.argsort(classes)]
 
 
-def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: int, seed: int) -> dict:
+def examples(compiled: dict, predict, weights, ev: EvaluationSpec, data: Arrays, batch: int, seed: int) -> dict:
     """Original and adversarial example inputs and predictions at `example_epsilon`, for the first
     test input of every class (of every fine class where the labels group classes, UrbanSound8K).
 
@@ -64,8 +64,8 @@ def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: in
     k = len(idx)
     pad = np.arange(max(batch, k)) % k
     x, y = jnp.asarray(data.x_test[idx][pad]), jnp.asarray(data.y_test[idx][pad])
-    eps = jnp.float32(ev["example_epsilon"])
-    out = {"x": np.asarray(x[:k]), "y": np.asarray(y[:k]), "index": idx, "epsilon": np.float32(ev["example_epsilon"]),
+    eps = jnp.float32(ev.example_epsilon)
+    out = {"x": np.asarray(x[:k]), "y": np.asarray(y[:k]), "index": idx, "epsilon": np.float32(ev.example_epsilon),
            "pred": np.asarray(predict(weights, x)[:k])}
     if data.fine_test is not None:
         out["fine"] = data.fine_test[idx]
@@ -78,14 +78,14 @@ def examples(compiled: dict, predict, weights, ev: dict, data: Arrays, batch: in
     return out
 
 
-def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
-    ev = config(params, exp.dataset)["evaluation"]
+def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
+    exp, ev = spec.experiment, spec.evaluation
     kind = DATASETS[exp.dataset].kind
-    clf, weights = load_trained(params, exp, data)
-    n = min(ev["n_samples"], len(data.y_test))
+    clf, weights = load_trained(spec, data)
+    n = min(ev.n_samples, len(data.y_test))
     x_all, y_all = data.x_test[:n], data.y_test[:n]
-    bs = ev["batch_size"]
-    score = jax.jit(lambda p, x, y: (cross_entropy(clf.logits(p, x), y), jnp.argmax(clf.logits(p, x), -1)))
+    bs = ev.batch_size
+    score = jax.jit(lambda w, x, y: (cross_entropy(clf.logits(w, x), y), jnp.argmax(clf.logits(w, x), -1)))
     compiled = compiled_attacks(clf, ev, kind)
     suite = attack_suite(compiled, ev, kind)
     accuracy, loss = {}, {}
@@ -96,7 +96,7 @@ def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = Tr
             correct = total_loss = 0.0
             for b, i in enumerate(batches):
                 x, y = jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs])
-                x_adv = attack(weights, x, y, attack_key(params["seed"], key, b))
+                x_adv = attack(weights, x, y, attack_key(spec.seed, key, b))
                 ce, pred = score(weights, x_adv, y)
                 correct += float(jnp.sum(pred == y))
                 total_loss += float(jnp.sum(ce))
@@ -107,6 +107,6 @@ def evaluate(params: dict, exp: Experiment, data: Arrays, *, progress: bool = Tr
     metrics = {"experiment": exp.id, "dataset": exp.dataset, "model": exp.model, "scenario": exp.scenario.name,
                "n_samples": n, "accuracy": accuracy, "loss": loss}
     write_json(paths.metrics(exp.id), metrics)
-    predict = lambda p, x: score(p, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
-    write_npz(paths.examples(exp.id), **examples(compiled, predict, weights, ev, data, min(bs, n), params["seed"]))
+    predict = lambda w, x: score(w, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
+    write_npz(paths.examples(exp.id), **examples(compiled, predict, weights, ev, data, min(bs, n), spec.seed))
     return metrics

@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import attacks as attack_registry
-from . import data
+from . import data, spec
 from .attacks import Column
-from .defences import AUGMENTATIONS, DEFENCES, Augmentation, Defence
+from .defences import AUGMENTATIONS, Augmentation, Defence, defence_for
 from .errors import UsageError
 from .models import MODELS
+from .spec import DefenceSpec
 
 # The data sources and the processed datasets they write (data/): re-exported for the workflow files.
 SOURCES = data.SOURCES
@@ -292,7 +293,8 @@ def get_figure(figure_id: str) -> Figure:
 def attack_columns(params: dict, dataset: str, without: tuple[str, ...] = ()) -> list[Column]:
     """The metric columns of a dataset's evaluation: every registered attack that applies to its kind
     of data (Plain, PGD and FGSM at each epsilon, Spatial for images) but those `without` names."""
-    return attack_registry.columns(config(params, dataset)["evaluation"], DATASETS[dataset].kind, without)
+    ev = spec.evaluation_spec(config(params, dataset)["evaluation"])
+    return attack_registry.columns(ev, DATASETS[dataset].kind, without)
 
 
 def table_columns(params: dict, table: Table) -> list[Column]:
@@ -302,13 +304,12 @@ def table_columns(params: dict, table: Table) -> list[Column]:
     return [c for c in cols if c.key in table.columns] if table.columns else cols
 
 
-def robust_config(params: dict, exp: Experiment) -> dict | None:
+def defence_spec(params: dict, exp: Experiment) -> DefenceSpec | None:
     """The defence spec of a robust scenario (algorithm, epsilon, K, stepsize, ...); None for plain training."""
     key = exp.scenario.defence_spec
-    return None if key is None else dict(config(params, exp.dataset)[key])
+    return None if key is None else spec.defence_spec(config(params, exp.dataset)[key])
 
 
 def defence(params: dict, exp: Experiment) -> Defence:
     """The defence an experiment trains with: its spec's `algorithm`, or plain training."""
-    spec = robust_config(params, exp)
-    return DEFENCES["plain" if spec is None else spec["algorithm"]]
+    return defence_for(defence_spec(params, exp))

@@ -1,7 +1,7 @@
 """Training: plain, Algorithm 1/2 robust, with or without regularizations.
 
-One function reads one experiment's config and writes the trained checkpoint, a per-epoch
-history (loss, accuracy) and the wall time of every epoch; a resumable state after every epoch.
+One function reads one experiment's spec (`spec.ExperimentSpec`) and writes the trained checkpoint, a
+per-epoch history (loss, accuracy) and the wall time of every epoch; a resumable state after every epoch.
 Every random choice is derived from params.yaml's seed:
   init = fold(seed, 0); batch order of epoch e = fold(seed, 1, e); step s = fold(seed, 2, s).
 Initialisation depends on the model only, so the scenarios of one model start alike.
@@ -20,15 +20,16 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from . import checkpoint, experiments, paths, runtime
+from . import checkpoint, paths, runtime
 from .attacks.base import cross_entropy
 from .augment import augment_images
-from .data import Arrays
+from .data import DATASETS, Arrays
+from .defences import defence_for
 from .errors import AdvreproError, CheckpointError, ParamsError
-from .experiments import DATASETS, Experiment, config, robust_config
 from .io import write_json
 from .models import MODELS
 from .models.classifier import Classifier, classifier_for, init_weights
+from .spec import ExperimentSpec, TrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,14 @@ class TrainingDiverged(AdvreproError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def optimizer(cfg: dict, weights, param_groups, steps: int, steps_per_epoch: int = 1) -> optax.GradientTransformation:
+def optimizer(cfg: TrainSpec, weights, param_groups, steps: int,
+              steps_per_epoch: int = 1) -> optax.GradientTransformation:
     """AdamW; the model's "ssm" parameter group (S4's state-space parameters) gets its own learning
     rate and no weight decay. Optional global-norm gradient clipping (grad_clip: null switches it off)."""
-    warmup = round(cfg["warmup_epochs"] * steps_per_epoch)
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
 
     def schedule(lr):
-        if cfg["schedule"] == "constant":
+        if cfg.schedule == "constant":
             return optax.constant_schedule(lr)
         if warmup == 0:
             return optax.cosine_decay_schedule(lr, steps)
@@ -51,44 +53,43 @@ def optimizer(cfg: dict, weights, param_groups, steps: int, steps_per_epoch: int
 
     labels = param_groups(weights)
     tx = optax.multi_transform(
-        {"regular": optax.adamw(schedule(cfg["lr"]), weight_decay=cfg["weight_decay"]),
-         "ssm": optax.adam(schedule(cfg["ssm_lr"]))},
+        {"regular": optax.adamw(schedule(cfg.lr), weight_decay=cfg.weight_decay),
+         "ssm": optax.adam(schedule(cfg.ssm_lr))},
         labels)
-    if cfg["grad_clip"] is not None:
-        tx = optax.chain(optax.clip_by_global_norm(cfg["grad_clip"]), tx)
+    if cfg.grad_clip is not None:
+        tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
     return tx
 
 
-def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classes: int, steps_per_epoch: int):
+def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, steps_per_epoch: int):
     """Jitted step(state, x, y, key, step_index) -> (state, loss, accuracy): the scenario's augmentation,
     then its defence (inner maximization, then the outer loss and its gradient)."""
-    reg = config(params, exp.dataset)["regularization"]
-    spec = robust_config(params, exp)
-    defence = experiments.defence(params, exp)
+    exp, reg, robust = spec.experiment, spec.regularization, spec.defence
+    defence = defence_for(robust)
     aug = exp.scenario.augmentation
     # Images are augmented here, on the fly; audio arrives augmented (pre-drawn views, see `train`).
     regularize = aug.images and DATASETS[exp.dataset].kind == "image"
-    warmup_steps = round(spec["epsilon_warmup"] * steps_per_epoch) if spec else 0
+    warmup_steps = round(robust.epsilon_warmup * steps_per_epoch) if robust else 0
 
     def epsilon_at(step_index):
         """Robust epsilon, ramped up linearly over the warm-up (the full epsilon from the start
         drove the small offline models to the uniform prediction, a trivial min-max solution)."""
-        if spec is None:
+        if robust is None:
             return None
         if warmup_steps == 0:
-            return spec["epsilon"]
-        return spec["epsilon"] * jnp.minimum(1.0, (step_index + 1) / warmup_steps)
+            return robust.epsilon
+        return robust.epsilon * jnp.minimum(1.0, (step_index + 1) / warmup_steps)
 
     def step(state, x, y, key, step_index):
         p, opt_state = state
         k_aug, k_drop = jax.random.split(key)
         if regularize:
-            x = augment_images(k_aug, x, noise_std=reg["noise_std"], max_rotation=reg["max_rotation"],
-                               max_scale=reg["max_scale"], crop=aug.crop)
-        attacked = defence.inner(clf, p, x, y, spec, epsilon_at(step_index), n_classes)
+            x = augment_images(k_aug, x, noise_std=reg.noise_std, max_rotation=reg.max_rotation,
+                               max_scale=reg.max_scale, crop=aug.crop)
+        attacked = defence.inner(clf, p, x, y, robust, epsilon_at(step_index), n_classes)
 
         def loss_fn(w):
-            return defence.loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, y, attacked, spec)
+            return defence.loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, y, attacked, robust)
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
         updates, opt_state = tx.update(grads, opt_state, p)
@@ -99,23 +100,23 @@ def make_train_step(clf: Classifier, tx, params: dict, exp: Experiment, n_classe
 
 
 def clean_evaluator(clf: Classifier, batch_size: int):
-    """fn(params, x, y) -> (mean cross-entropy, accuracy) on clean data, jitted once per run."""
+    """fn(weights, x, y) -> (mean cross-entropy, accuracy) on clean data, jitted once per run."""
     @jax.jit
-    def batch_sums(p, xx, yy):
-        logits = clf.logits(p, xx)
+    def batch_sums(w, xx, yy):
+        logits = clf.logits(w, xx)
         return cross_entropy(logits, yy).sum(), jnp.sum(jnp.argmax(logits, -1) == yy)
 
-    def evaluate(params, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    def evaluate(weights, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         loss = correct = 0.0
         for i in range(0, len(y), batch_size):
-            batch_loss, c = batch_sums(params, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
+            batch_loss, c = batch_sums(weights, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
             loss, correct = loss + float(batch_loss), correct + float(c)
         return loss / len(y), correct / len(y)
 
     return evaluate
 
 
-def training_views(exp: Experiment, data: Arrays) -> np.ndarray | None:
+def training_views(exp, data: Arrays) -> np.ndarray | None:
     """The pre-drawn augmented training inputs [V, N, ...] an audio regularization trains on."""
     aug = exp.scenario.augmentation
     if aug.views is None or DATASETS[exp.dataset].kind == "image":
@@ -126,19 +127,17 @@ def training_views(exp: Experiment, data: Arrays) -> np.ndarray | None:
     return data.views[aug.name]
 
 
-def fingerprint(params: dict, exp: Experiment, data: Arrays) -> str:
+def fingerprint(spec: ExperimentSpec, data: Arrays) -> str:
     """What an interrupted run's state must match to be continued: the experiment, its training
-    configuration, the seed and the data (a changed parameter or dataset starts afresh)."""
-    cfg = {k: v for k, v in config(params, exp.dataset).items() if k not in ("models", "evaluation")}
-    h = hashlib.sha256(json.dumps({"experiment": exp.id, "seed": params["seed"], "config": cfg},
-                                  sort_keys=True).encode())
+    spec, the seed and the data (a changed parameter or dataset starts afresh)."""
+    h = hashlib.sha256(json.dumps(spec.training_dict(), sort_keys=True).encode())
     arrays = [data.x_train, data.y_train, data.x_test, data.y_test] + [data.views[k] for k in sorted(data.views)]
     for a in arrays:
         h.update(np.ascontiguousarray(a).data)
     return h.hexdigest()
 
 
-def resume_point(exp: Experiment, template: dict, fp: str):
+def resume_point(exp, template: dict, fp: str):
     """(state, header) saved after the last complete epoch of an interrupted run of this very
     configuration, or None. A state of another configuration, or a damaged one, is not used."""
     path = Path(paths.state(exp.id))
@@ -155,43 +154,42 @@ def resume_point(exp: Experiment, template: dict, fp: str):
         return None
 
 
-def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True) -> dict:
+def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     """Train one experiment; writes checkpoint, history and timing; returns the history.
 
     After every epoch the whole training state (parameters, optimizer state, epoch; the PRNG keys and
     the data order derive from the seed and the epoch) is saved atomically to results/state/. A run
     started again after a crash continues after the last complete epoch and ends with the same bytes."""
-    cfg = config(params, exp.dataset)["train"]
-    seed = params["seed"]
-    bs = cfg["batch_size"]
+    exp, cfg, seed = spec.experiment, spec.train, spec.seed
+    bs = cfg.batch_size
     n_batches = len(data.y_train) // bs
     if n_batches == 0:
-        raise ParamsError(f"{exp.dataset}.train.batch_size: bad value {bs}: "
+        raise ParamsError(f"{DATASETS[exp.dataset].section}.train.batch_size: bad value {bs}: "
                           f"exceeds the {len(data.y_train)} training samples")
-    clf = classifier_for(params, exp, data.n_classes)
-    p = init_weights(clf, seed, data.x_train)
-    tx = optimizer(cfg, p, MODELS[exp.model].param_groups, n_batches * cfg["epochs"], n_batches)
-    state = (p, tx.init(p))
-    step = make_train_step(clf, tx, params, exp, data.n_classes, n_batches)
+    clf = classifier_for(spec, data.n_classes)
+    weights = init_weights(clf, seed, data.x_train)
+    tx = optimizer(cfg, weights, MODELS[exp.model].param_groups, n_batches * cfg.epochs, n_batches)
+    state = (weights, tx.init(weights))
+    step = make_train_step(clf, tx, spec, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds, first_epoch = [], [], 1
-    fp = fingerprint(params, exp, data)
+    fp = fingerprint(spec, data)
     resumed = resume_point(exp, {"params": state[0], "opt_state": state[1]}, fp)
     if resumed is not None:
         saved, header = resumed
         state = (saved["params"], saved["opt_state"])
         history, epoch_seconds, first_epoch = header["history"], header["epoch_seconds"], header["epoch"] + 1
-        log.info("%s: resuming after epoch %d of %d (%s)", exp.id, header["epoch"], cfg["epochs"],
+        log.info("%s: resuming after epoch %d of %d (%s)", exp.id, header["epoch"], cfg.epochs,
                  paths.state(exp.id))
-    evaluate_clean = clean_evaluator(clf, config(params, exp.dataset)["evaluation"]["batch_size"])
+    evaluate_clean = clean_evaluator(clf, spec.evaluation.batch_size)
     views = training_views(exp, data)
-    log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg["epochs"], n_batches, bs)
-    for epoch in range(first_epoch, cfg["epochs"] + 1):
+    log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg.epochs, n_batches, bs)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         start = time.perf_counter()
         order = np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.fold_in(root, 1), epoch),
                                                   len(data.y_train)))
         losses, accs = [], []
-        bar = tqdm(range(n_batches), desc=f"{exp.id} epoch {epoch}/{cfg['epochs']}", disable=not progress,
+        bar = tqdm(range(n_batches), desc=f"{exp.id} epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False, mininterval=2.0)
         for b in bar:
             idx = order[b * bs:(b + 1) * bs]
@@ -220,10 +218,10 @@ def train(params: dict, exp: Experiment, data: Arrays, *, progress: bool = True)
                         epoch=epoch, meta={"fingerprint": fp, "seed": seed, "next_step": epoch * n_batches,
                                            "history": history, "epoch_seconds": epoch_seconds})
         log.info("%s epoch %d/%d: train loss %.4f acc %.3f | test loss %.4f acc %.3f | %.1f s", exp.id, epoch,
-                 cfg["epochs"], train_loss, history[-1]["train_accuracy"], test_loss, test_acc,
+                 cfg.epochs, train_loss, history[-1]["train_accuracy"], test_loss, test_acc,
                  epoch_seconds[-1])
     checkpoint.save(paths.checkpoint(exp.id), {"params": state[0], "opt_state": state[1]},
-                    experiment=exp.id, epoch=cfg["epochs"])
+                    experiment=exp.id, epoch=cfg.epochs)
     write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": history})
     write_json(paths.timing(exp.id), {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
                                       "backend": jax.default_backend(),

@@ -1,10 +1,11 @@
 """Evaluation attacks: the protocol and the registry.
 
 An attack is an `Attack`: a name, the label its table columns carry, and `make(logits_fn, ev)` ->
-a pure, jittable fn(weights, x, y, rng, eps) -> adversarial x, where `ev` is the evaluation section of
-params.yaml and `rng` a PRNG key (every attack receives one, so that a random start or restart needs
-no other interface). It alone owns its metric keys and column labels (`columns`): "pgd_0.1" and
-"PGD0.1" at each evaluation epsilon, or one column ("spatial", "Spatial") for an attack without one.
+a pure, jittable fn(weights, x, y, rng, eps) -> adversarial x, where `ev` is the dataset's
+`spec.EvaluationSpec` (params.yaml's evaluation section) and `rng` a PRNG key (every attack receives
+one, so that a random start or restart needs no other interface). It alone owns its metric keys and
+column labels (`key`, `columns`): "pgd_0.1" and "PGD0.1" at each evaluation epsilon, or one column
+("spatial", "Spatial") for an attack without one.
 
 One module per attack (pgd.py, fgsm.py, spatial.py), imported when an attack is made, so that the
 report reads the registry without importing JAX. Adding an attack: its module and one line in ATTACKS;
@@ -25,11 +26,13 @@ DATA_KINDS = ("image", "waveform", "spectrogram")
 
 @dataclass(frozen=True)
 class Column:
-    """One metric of an evaluation: its key in the metrics files, its table label, the attack, epsilon."""
+    """One metric of an evaluation: its key in the metrics files, its table label, the attack, epsilon,
+    and how prose names it ("PGD 0.1")."""
     key: str
     label: str
     attack: str
     epsilon: float | None
+    text: str
 
 
 def lazy(module: str, attr: str = "make") -> Callable:
@@ -41,15 +44,20 @@ def lazy(module: str, attr: str = "make") -> Callable:
 class Attack:
     name: str
     label: str
-    make: Callable                    # (logits_fn, ev) -> fn(weights, x, y, rng, eps) -> x_adv
+    make: Callable                    # (logits_fn, EvaluationSpec) -> fn(weights, x, y, rng, eps) -> x_adv
     per_epsilon: bool = True          # one column per evaluation epsilon, else one column
     kinds: tuple[str, ...] = DATA_KINDS  # the data kinds it applies to
     examples: bool = True             # its adversarial examples are kept for the figures
 
-    def columns(self, ev: dict) -> list[Column]:
+    def key(self, epsilon: float | None = None) -> str:
+        """The metric key of this attack at epsilon: "pgd_0.1" (the name alone without epsilon)."""
+        return self.name if not self.per_epsilon else f"{self.name}_{epsilon:g}"
+
+    def columns(self, ev) -> list[Column]:
         if not self.per_epsilon:
-            return [Column(self.name, self.label, self.name, None)]
-        return [Column(f"{self.name}_{e:g}", f"{self.label}{e:g}", self.name, e) for e in ev["epsilons"]]
+            return [Column(self.key(), self.label, self.name, None, self.label)]
+        return [Column(self.key(e), f"{self.label}{e:g}", self.name, e, f"{self.label} {e:g}")
+                for e in ev.epsilons]
 
 
 def _clean(logits_fn, ev):
@@ -65,7 +73,7 @@ ATTACKS: Registry[Attack] = Registry("attack", [
 ])
 
 
-def columns(ev: dict, kind: str, without: tuple[str, ...] = ()) -> list[Column]:
+def columns(ev, kind: str, without: tuple[str, ...] = ()) -> list[Column]:
     """The metric columns of an evaluation spec on data of this kind, in the metrics files' order,
     leaving out the attacks `without` names."""
     return [c for a in ATTACKS.values() if kind in a.kinds and a.name not in without for c in a.columns(ev)]

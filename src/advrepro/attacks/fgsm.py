@@ -13,5 +13,5 @@ def fgsm(logits_fn, params, x, y, epsilon):
     return project(x + epsilon * jnp.sign(grad), x, epsilon)
 
 
-def make(logits_fn, ev: dict):
+def make(logits_fn, ev):
     return lambda weights, x, y, rng, eps: fgsm(logits_fn, weights, x, y, eps)

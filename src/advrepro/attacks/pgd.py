@@ -32,7 +32,7 @@ def pgd(logits_fn, params, x, y, epsilon, steps, stepsize):
     return best
 
 
-def make(logits_fn, ev: dict):
+def make(logits_fn, ev):
     """evaluation.pgd_steps steps of evaluation.pgd_stepsize (the thesis: 40 of 0.01)."""
-    steps, stepsize = ev["pgd_steps"], ev["pgd_stepsize"]
+    steps, stepsize = ev.pgd_steps, ev.pgd_stepsize
     return lambda weights, x, y, rng, eps: pgd(logits_fn, weights, x, y, eps, steps, stepsize)

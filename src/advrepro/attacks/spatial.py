@@ -35,7 +35,7 @@ def spatial(logits_fn, params, x, y, grid):
     return best
 
 
-def make(logits_fn, ev: dict):
+def make(logits_fn, ev):
     """evaluation.spatial_rotations x spatial_translations (dy, dx); epsilon is not used."""
-    grid = spatial_grid(ev["spatial_rotations"], ev["spatial_translations"])
+    grid = spatial_grid(ev.spatial_rotations, ev.spatial_translations)
     return lambda weights, x, y, rng, eps: spatial(logits_fn, weights, x, y, grid)

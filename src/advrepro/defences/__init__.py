@@ -6,7 +6,7 @@ captions print, and the two halves of a min-max training step:
   (None for plain training): the inner maximization, computed without gradient to the weights
   (Danskin's theorem), so it stays outside the differentiated function;
 - `loss(train_logits, weights, x, y, attacked, spec)` -> (loss, clean logits): the outer objective.
-`spec` is the scenario's params section (epsilon, K, stepsize, ...); `train_logits(weights, x)` gives the
+`spec` is the scenario's `spec.DefenceSpec` (algorithm, epsilon, K, stepsize, ...); `train_logits(weights, x)` gives the
 training-mode logits (dropout) of the classifier.
 
 One module per defence (plain.py, minmax.py), imported when a step is built. Adding a defence: its
@@ -54,3 +54,8 @@ DEFENCES: Registry[Defence] = Registry("defence", [
     Defence("alg1", "Algorithm~1", _lazy("minmax", "inner"), _lazy("minmax", "loss_alg1")),
     Defence("alg2", "Algorithm~2", _lazy("minmax", "inner"), _lazy("minmax", "loss_alg2")),
 ])
+
+
+def defence_for(spec) -> Defence:
+    """The defence a `DefenceSpec` names (its `algorithm`); plain training for None."""
+    return DEFENCES["plain" if spec is None else spec.algorithm]

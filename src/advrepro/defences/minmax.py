@@ -8,16 +8,16 @@ from ..robust import class_targeted_copies, likeliest_wrong_classes, robust_loss
 
 def inner(classifier, weights, x, y, spec, epsilon, n_classes):
     """The attacked copies [B, C or T, ...] (evaluation-mode model, no gradient to the weights)."""
-    if spec.get("targets") is not None:  # the likeliest wrong classes only
-        targets = likeliest_wrong_classes(classifier.logits, weights, x, y, spec["targets"])
-        return targeted_copies(classifier.logits, weights, x, y, targets, epsilon, spec["K"], spec["stepsize"])
-    return class_targeted_copies(classifier.logits, weights, x, y, n_classes, epsilon, spec["K"], spec["stepsize"])
+    if spec.targets is not None:  # the likeliest wrong classes only
+        targets = likeliest_wrong_classes(classifier.logits, weights, x, y, spec.targets)
+        return targeted_copies(classifier.logits, weights, x, y, targets, epsilon, spec.K, spec.stepsize)
+    return class_targeted_copies(classifier.logits, weights, x, y, n_classes, epsilon, spec.K, spec.stepsize)
 
 
 def _loss(algorithm):
     def loss(train_logits, weights, x, y, attacked, spec):
         return robust_loss(train_logits, weights, x, attacked, y, algorithm=algorithm,
-                           all_classes=spec.get("targets") is None)
+                           all_classes=spec.targets is None)
 
     return loss
 

@@ -1,4 +1,4 @@
-"""A model seen as a function of a dataset's inputs, built from an experiment's params."""
+"""A model seen as a function of a dataset's inputs, built from an experiment's spec."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import checkpoint, paths
 from ..errors import CheckpointError
-from ..experiments import config
 from . import MODELS, build_model
 
 
@@ -41,17 +40,16 @@ class Classifier:
         return self.model.apply({"params": weights}, self.sequence(x), train=True, rngs={"dropout": key})
 
 
-def classifier_for(params: dict, exp, n_classes: int) -> Classifier:
-    """The classifier of an experiment: its model at the dataset's sizes, with the dataset's front end."""
-    cfg = config(params, exp.dataset)
-    dropout = cfg["regularization"]["dropout"] if exp.scenario.augmentation.dropout else 0.0
-    m = cfg["model"]
-    conv = (m["conv_channels"], m["conv_kernel"], m["conv_stride"]) if "conv_kernel" in m else None
+def classifier_for(spec, n_classes: int) -> Classifier:
+    """The classifier of an experiment's `ExperimentSpec`: its model at the dataset's sizes, with the
+    dataset's front end."""
+    exp, arch = spec.experiment, spec.architecture
+    dropout = spec.regularization.dropout if exp.scenario.augmentation.dropout else 0.0
     # frame_norm names the representations (dataset name suffixes: mel, meldb) that get a FrameNorm.
-    frame_norm = exp.dataset.rsplit("-", 1)[-1] in m.get("frame_norm", ())
-    patch = m.get("patch") if MODELS[exp.model].input == "sequence" else None
-    return Classifier(build_model(exp.model, n_classes=n_classes, layer=m["layer"], hidden=m["hidden"],
-                                  dropout=dropout, s4_layers=m["s4_layers"], conv=conv, frame_norm=frame_norm),
+    frame_norm = exp.dataset.rsplit("-", 1)[-1] in arch.frame_norm
+    patch = arch.patch if MODELS[exp.model].input == "sequence" else None
+    return Classifier(build_model(exp.model, n_classes=n_classes, layer=arch.layer, hidden=arch.hidden,
+                                  dropout=dropout, s4_layers=arch.s4_layers, conv=arch.conv, frame_norm=frame_norm),
                       patch=patch)
 
 
@@ -61,14 +59,14 @@ def init_weights(clf: Classifier, seed: int, sample: np.ndarray):
     return clf.model.init(key, clf.sequence(jnp.asarray(sample[:1])), train=False)["params"]
 
 
-def load_trained(params: dict, exp, data):
+def load_trained(spec, data):
     """The classifier and the trained weights of an experiment's checkpoint."""
-    clf = classifier_for(params, exp, data.n_classes)
-    # Only the parameters' structure and shapes are needed: trace the initializer, do not run it.
-    p = jax.eval_shape(lambda: init_weights(clf, params["seed"], data.x_train))
-    state, header = checkpoint.load(paths.checkpoint(exp.id), {"params": p}, experiment=exp.id)
-    epochs = config(params, exp.dataset)["train"]["epochs"]
+    clf = classifier_for(spec, data.n_classes)
+    # Only the weights' structure and shapes are needed: trace the initializer, do not run it.
+    template = jax.eval_shape(lambda: init_weights(clf, spec.seed, data.x_train))
+    state, header = checkpoint.load(paths.checkpoint(spec.id), {"params": template}, experiment=spec.id)
+    epochs = spec.train.epochs
     if header["epoch"] != epochs:  # trained under another epoch count: refuse it
-        raise CheckpointError(f"{paths.checkpoint(exp.id)}: holds epoch {header['epoch']} of {epochs}; "
-                              f"training did not finish: run `advrepro train {exp.id}` again")
+        raise CheckpointError(f"{paths.checkpoint(spec.id)}: holds epoch {header['epoch']} of {epochs}; "
+                              f"training did not finish: run `advrepro train {spec.id}` again")
     return clf, state["params"]

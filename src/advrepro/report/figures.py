@@ -11,7 +11,7 @@ import seaborn as sns  # noqa: E402
 
 from .. import paths  # noqa: E402
 from ..attacks import ATTACKS  # noqa: E402
-from ..experiments import Experiment, attack_columns, figure_experiments, get_figure, robust_config  # noqa: E402
+from ..experiments import Experiment, attack_columns, defence_spec, figure_experiments, get_figure  # noqa: E402
 from ..io import atomic_path, write_text  # noqa: E402
 from ..models import MODELS
 from . import results  # noqa: E402
@@ -54,7 +54,7 @@ def _subject(ex: dict, i: int) -> str:
 
 def _attack_title(ex: dict, attack: str, i: int) -> str:
     eps = f" $\\epsilon$={float(ex['epsilon']):g}" if ATTACKS[attack].per_epsilon else ""
-    return f"{attack.upper()}{eps} (predicted {ex[f'{attack}_pred'][i]})"
+    return f"{ATTACKS[attack].label.upper()}{eps} (predicted {ex[f'{attack}_pred'][i]})"
 
 
 def _three_panels(original, adversarial, title: str, image_kw: dict) -> plt.Figure:
@@ -175,8 +175,8 @@ def epochs(params: dict, fig_spec) -> plt.Figure:
 def settings(params: dict, fig_spec) -> plt.Figure:
     """Robust training with two (algorithm, K, stepsize) settings side by side (thesis Figures A.1, 5.20)."""
     def label(exp):
-        r = robust_config(params, exp)
-        return f"{r['algorithm'].upper()}, K={r['K']}, step {r['stepsize']:g}"
+        r = defence_spec(params, exp)
+        return f"{r.algorithm.upper()}, K={r.K}, step {r.stepsize:g}"
 
     exps = figure_experiments(params, fig_spec)
     df = _accuracy_frame(params, exps, label)

@@ -5,7 +5,8 @@ Every number the paper's prose quotes comes from here, computed from the metrics
 from __future__ import annotations
 
 from .. import paths
-from ..experiments import SCENARIOS, Experiment, models
+from ..attacks import Column
+from ..experiments import SCENARIOS, Experiment, attack_columns, models
 from ..io import write_text
 from ..models import MODELS
 from . import claims, results
@@ -24,10 +25,15 @@ def _pct(*values: float) -> str:
     return " vs.\\ ".join(f"{100 * v:.1f}" for v in values) + "\\,\\%"
 
 
+def _pgd(params: dict, dataset: str, pick=min) -> Column:
+    """The PGD column of a dataset's evaluation at its smallest (or, pick=max, largest) epsilon."""
+    return pick((c for c in attack_columns(params, dataset) if c.attack == "pgd"), key=lambda c: c.epsilon)
+
+
 def mnist_checks(params: dict) -> list[Check]:
     """The checks of the thesis's MNIST findings, per model."""
-    eps = params["mnist"]["evaluation"]["epsilons"]
-    small, large = f"pgd_{min(eps):g}", f"pgd_{max(eps):g}"
+    small_col, large_col = _pgd(params, "mnist"), _pgd(params, "mnist", max)
+    small, large = small_col.key, large_col.key
     checks = []
     for m in models(params, "mnist"):
         plain = results.metrics(_exp(m, "plain"))["accuracy"]
@@ -36,11 +42,11 @@ def mnist_checks(params: dict) -> list[Check]:
         checks.append(finding(f"{name}: plain training reaches at least {100 * PLAIN_TARGET:.0f}\\,\\% "
                               "natural accuracy",
                        plain["plain"] >= PLAIN_TARGET, f"{100 * plain['plain']:.1f}\\,\\%"))
-        checks.append(finding(f"{name}: Algorithm~1 raises {small.upper().replace('_', ' ')} accuracy above "
+        checks.append(finding(f"{name}: Algorithm~1 raises {small_col.text} accuracy above "
                               "plain training",
                        robust[small] > plain[small],
                        f"{100 * robust[small]:.1f} vs.\\ {100 * plain[small]:.1f}\\,\\%"))
-        checks.append(finding(f"{name}: Algorithm~1 raises {large.upper().replace('_', ' ')} accuracy above "
+        checks.append(finding(f"{name}: Algorithm~1 raises {large_col.text} accuracy above "
                               "plain training",
                        robust[large] > plain[large],
                        f"{100 * robust[large]:.1f} vs.\\ {100 * plain[large]:.1f}\\,\\%"))
@@ -53,8 +59,8 @@ def mnist_checks(params: dict) -> list[Check]:
 def speech_checks(params: dict) -> list[Check]:
     """The checks of the thesis's Speech Commands findings (section 5.3), per model."""
     checks = []
-    pgd = f"pgd_{min(params['speech']['spectrogram']['evaluation']['epsilons']):g}"
-    pgd_label = pgd.upper().replace("_", " ")
+    pgd_col = _pgd(params, "speech-meldb")
+    pgd, pgd_label = pgd_col.key, pgd_col.text
     for m in models(params, "speech-meldb"):
         acc = {s: results.metrics(_exp(m, s, "speech-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         mel = results.metrics(_exp(m, "plain", "speech-mel"))["accuracy"]
@@ -87,9 +93,8 @@ def urban_checks(params: dict) -> list[Check]:
     """The checks of the thesis's UrbanSound8K findings (section 5.4, appendix A.4), per model.
     Binary labels: a model that always answers "benign" scores the benign share of the test clips."""
     checks = []
-    raw_pgd = f"pgd_{min(params['urban']['raw']['evaluation']['epsilons']):g}"
-    pgd = f"pgd_{min(params['urban']['spectrogram']['evaluation']['epsilons']):g}"
-    pgd_label = pgd.upper().replace("_", " ")
+    raw_col, pgd_col = _pgd(params, "urban-raw"), _pgd(params, "urban-mel")
+    raw_pgd, pgd, pgd_label = raw_col.key, pgd_col.key, pgd_col.text
     for m in models(params, "urban-mel"):
         name = MODELS[m].label
         mel = {s: results.metrics(_exp(m, s, "urban-mel"))["accuracy"] for s in ("plain", "alg1", "alg2")}
@@ -97,7 +102,7 @@ def urban_checks(params: dict) -> list[Check]:
         if m in models(params, "urban-raw"):
             raw = {s: results.metrics(_exp(m, s, "urban-raw"))["accuracy"] for s in ("plain", "alg1")}
             checks.append(finding(f"{name}: on the raw waveform Algorithm~1 does not raise "
-                           f"{raw_pgd.upper().replace('_', ' ')} accuracy (Table 5.8)",
+                           f"{raw_col.text} accuracy (Table 5.8)",
                            raw["alg1"][raw_pgd] <= raw["plain"][raw_pgd],
                            _pct(raw["alg1"][raw_pgd], raw["plain"][raw_pgd])))
         checks.append(finding(f"{name}: on the Mel spectrogram Algorithm~1 raises {pgd_label} accuracy (Table 5.9)",

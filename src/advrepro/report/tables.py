@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from .. import paths
-from ..defences import DEFENCES
+from ..defences import defence_for
 from ..experiments import DATASETS, SCENARIOS, config, get_table, table_columns, table_experiments
 from ..io import write_text
 from ..models import MODELS
+from ..spec import defence_spec
 from . import results
 
 
@@ -13,9 +14,8 @@ def _robust_note(params: dict, table) -> str:
     cfg = config(params, table.dataset)
     parts = []
     for key in dict.fromkeys(s.defence_spec for s in map(SCENARIOS.get, table.scenarios) if s.defence_spec):
-        r = cfg[key]
-        parts.append(f"{DEFENCES[r['algorithm']].label} with $\\epsilon={r['epsilon']:g}$, $K={r['K']}$, "
-                     f"stepsize {r['stepsize']:g}")
+        r = defence_spec(cfg[key])
+        parts.append(f"{defence_for(r).label} with $\\epsilon={r.epsilon:g}$, $K={r.K}$, stepsize {r.stepsize:g}")
     return "; ".join(parts)
 
 

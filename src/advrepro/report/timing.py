@@ -11,7 +11,7 @@ import math
 import statistics
 
 from .. import paths
-from ..experiments import DATASETS, SCENARIOS, Experiment, all_experiments, robust_config
+from ..experiments import DATASETS, SCENARIOS, Experiment, all_experiments, defence_spec
 from ..io import read_json, write_text
 from ..models import MODELS
 
@@ -41,10 +41,10 @@ def pairs(params: dict) -> list[dict]:
         plain = Experiment(exp.dataset, exp.model, SCENARIOS["plain"])
         if plain.id not in exps:
             continue
-        r = robust_config(params, exp)
+        r = defence_spec(params, exp)
         t_plain, t_robust = epoch_time(plain), epoch_time(exp)
         rows.append(dict(dataset=exp.dataset, model=exp.model, scenario=exp.scenario.name,
-                         algorithm=r["algorithm"], K=r["K"], plain=t_plain, robust=t_robust,
+                         algorithm=r.algorithm, K=r.K, plain=t_plain, robust=t_robust,
                          ratio=t_robust / max(t_plain, 1e-9)))
     return rows
 

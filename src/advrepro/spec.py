@@ -1,0 +1,142 @@
+"""The typed experiment spec: one experiment's validated params.yaml sections as frozen dataclasses.
+
+`params.load_params` validates params.yaml (jsonschema, one-line errors) and resolves the profile into a
+plain dict; `experiment_spec(params, experiment)` turns the sections one experiment reads into an
+`ExperimentSpec`, once, at the entry point. Training, evaluation, the models, the attacks and the defences
+take specs, never the dict: `spec` is configuration, `weights` are a model's Flax parameters.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+def _build(cls, section: Mapping[str, Any], **extra):
+    """cls from the section's keys that are fields of cls (lists become tuples: specs are frozen);
+    keys the dataclass does not name go to its `options` field if it has one."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    known = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if k in names}
+    if "options" in names:
+        known["options"] = MappingProxyType({k: v for k, v in section.items() if k not in names})
+    return cls(**known, **extra)
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """params.yaml's `model` section of a dataset: the sizes of every model trained on it."""
+    layer: int
+    hidden: int
+    s4_layers: int
+    patch: int | None = None             # images: pixels per sequence step along each axis
+    conv_channels: int | None = None     # raw waveform: the strided 1-D convolution in front
+    conv_kernel: int | None = None
+    conv_stride: int | None = None
+    frame_norm: tuple[str, ...] = ()     # representations (dataset name suffixes) that get a FrameNorm
+
+    @property
+    def conv(self) -> tuple[int, int, int] | None:
+        return None if self.conv_kernel is None else (self.conv_channels, self.conv_kernel, self.conv_stride)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    batch_size: int
+    epochs: int
+    lr: float
+    ssm_lr: float
+    weight_decay: float
+    schedule: str
+    warmup_epochs: float
+    grad_clip: float | None
+
+
+@dataclass(frozen=True)
+class RegularizationSpec:
+    dropout: float
+    noise_std: float | None = None       # images only: on-the-fly augmentation
+    max_rotation: float | None = None
+    max_scale: float | None = None
+
+
+@dataclass(frozen=True)
+class DefenceSpec:
+    """A robust params section (`robust`, `robust_alg2`, ...): its `algorithm` names the defence."""
+    algorithm: str
+    epsilon: float
+    K: int
+    stepsize: float
+    epsilon_warmup: float
+    targets: int | None = None
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # a new defence's knobs
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    n_samples: int
+    batch_size: int
+    epsilons: tuple[float, ...]
+    pgd_steps: int
+    pgd_stepsize: float
+    example_epsilon: float
+    spatial_rotations: tuple[float, ...] = ()
+    spatial_translations: tuple[float, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # a new attack's knobs
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """Everything one experiment's training and evaluation read."""
+    experiment: Any                      # experiments.Experiment (dataset, model, scenario)
+    seed: int
+    architecture: ArchitectureSpec
+    train: TrainSpec
+    regularization: RegularizationSpec
+    evaluation: EvaluationSpec
+    defence: DefenceSpec | None          # None: plain training
+
+    @property
+    def id(self) -> str:
+        return self.experiment.id
+
+    def training_dict(self) -> dict:
+        """What training reads, as plain data (the resume fingerprint): all but the evaluation."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "evaluation"}
+
+
+def _plain(value):
+    """Dataclasses, mappings and tuples as JSON-ready dicts and lists."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def evaluation_spec(section: Mapping[str, Any]) -> EvaluationSpec:
+    return _build(EvaluationSpec, section)
+
+
+def defence_spec(section: Mapping[str, Any] | None) -> DefenceSpec | None:
+    return None if section is None else _build(DefenceSpec, section)
+
+
+def experiment_spec(params: dict, experiment) -> ExperimentSpec:
+    """The spec of one experiment, from validated and resolved params (`params.load_params`)."""
+    from .experiments import config
+
+    section = config(params, experiment.dataset)
+    key = experiment.scenario.defence_spec
+    return ExperimentSpec(
+        experiment=experiment,
+        seed=params["seed"],
+        architecture=_build(ArchitectureSpec, section["model"]),
+        train=_build(TrainSpec, section["train"]),
+        regularization=_build(RegularizationSpec, section["regularization"]),
+        evaluation=evaluation_spec(section["evaluation"]),
+        defence=defence_spec(None if key is None else section[key]),
+    )
