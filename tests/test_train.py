@@ -162,11 +162,13 @@ def test_audio_regularization_trains_on_the_views_it_names(tmp_path, raw_params,
     acc = {}
     for scenario in ("reg", "specaug"):
         exp = Experiment("speech-meldb", "gru", SCENARIOS[scenario])
-        acc[scenario] = train_mod.train(p, exp, arrays, progress=False)["history"][-1]["test_accuracy"]
+        history = train_mod.train(experiment_spec(p, exp), arrays, progress=False)["history"]
+        acc[scenario] = history[-1]["test_accuracy"]
     assert acc["reg"] > 0.6 and acc["specaug"] < 0.3, acc
     bare = Arrays(xtr, ytr, xte, yte, 10)
     with pytest.raises(train_mod.AdvreproError, match="prepare speech"):
-        train_mod.train(p, Experiment("speech-meldb", "gru", SCENARIOS["specaug"]), bare, progress=False)
+        train_mod.train(experiment_spec(p, Experiment("speech-meldb", "gru", SCENARIOS["specaug"])), bare,
+                        progress=False)
 
 
 def test_frame_norm_goes_only_in_front_of_the_named_representations(raw_params):
