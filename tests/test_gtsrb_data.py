@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 from advrepro.data import gtsrb
-from advrepro.data.audio import CONFIG, SUMS
+from advrepro.data.corpus import CONFIG, SUMS
 from advrepro.errors import DataError
 from advrepro.io import read_npz
+from advrepro.synth import signs
 
 CFG = {"source": "synthetic", "train_per_class": 3, "test_per_class": 1, "render_size": 32, "image_size": 16}
 SIZE = 16
@@ -108,7 +109,7 @@ def test_complete_corpus_is_kept_and_damaged_one_remade(corpus, tmp_path, monkey
     def fail(*args, **kwargs):
         raise AssertionError("rendered again")
 
-    monkeypatch.setattr(gtsrb, "render_image", fail)
+    monkeypatch.setattr(signs, "render_image", fail)
     gtsrb.fetch(CFG, raw, seed=0)  # complete and verified: nothing rendered
     assert tree_bytes(raw) == before
     monkeypatch.undo()
@@ -157,7 +158,7 @@ def sign_centres(corpus: Path, class_id: int) -> list[np.ndarray]:
 
 
 def test_flat_signs_differ_and_have_their_colours():
-    flat = np.stack([np.asarray(gtsrb.draw_sign(c), np.float64) for c in range(43)])
+    flat = np.stack([np.asarray(signs.draw_sign(c), np.float64) for c in range(43)])
     rgb = flat[..., :3] * flat[..., 3:] / 255
     diff = np.stack([np.abs(rgb - sign).mean(axis=(1, 2, 3)) for sign in rgb])  # mean |difference|, 0-255
     np.fill_diagonal(diff, np.inf)
@@ -258,9 +259,9 @@ def test_fetch_leaves_no_half_written_directory(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise DataError("rendering failed")
 
-    monkeypatch.setattr(gtsrb, "render_image", fail)
+    monkeypatch.setattr(signs, "render_image", fail)
     # Workers forked from this process see the failing renderer (the fork server's would not).
-    monkeypatch.setattr(gtsrb, "worker_pool",
+    monkeypatch.setattr(signs, "worker_pool",
                         lambda: ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")))
     with pytest.raises(DataError, match="rendering failed"):
         gtsrb.fetch(CFG, tmp_path / "raw", seed=0)

@@ -13,9 +13,10 @@ import wave
 import numpy as np
 import pytest
 
-from advrepro.data import audio, espeak, speech, wavio
+from advrepro.data import audio, speech, wavio
 from advrepro.errors import DataError
 from advrepro.io import read_npz
+from advrepro.synth import espeak
 
 RATE = 16000
 CFG = {

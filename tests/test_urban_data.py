@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from advrepro.data import urbansound
+from advrepro.data.corpus import write_manifest
 from advrepro.errors import DataError
 from advrepro.io import read_npz
 
@@ -153,7 +154,7 @@ def tiny_tree(root: Path, files: list[tuple[int, int, np.ndarray]], rate: int) -
                    **{"class": urbansound.CLASSES[class_id]})
         write_with_wave(root / urbansound.clip_path(row), frames, rate, width)
         rows.append(row)
-    urbansound.write_manifest(root / urbansound.METADATA, rows)
+    write_manifest(root / urbansound.METADATA, rows)
     return rows
 
 

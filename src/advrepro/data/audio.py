@@ -1,129 +1,24 @@
-"""What the audio datasets share: corpus checksums and installs, and the conversion of waveforms to
-the three thesis representations (raw waveform, Mel spectrogram, Mel + AmplitudeToDB), scaled to
-[-1, 1] with training statistics, with pre-drawn augmented copies of the training clips.
+"""The conversion of waveforms to the three thesis representations (raw waveform, Mel spectrogram,
+Mel + AmplitudeToDB), scaled to [-1, 1] with training statistics, with pre-drawn augmented copies of
+the training clips.
 
 Speech Commands (speech.py) and UrbanSound8K (urbansound.py) differ only in how the clips are
-fetched or synthesized and split; from a [N, n] waveform array on, they take the same path here.
+fetched (data/corpus.py; the offline stand-ins in synth/) and split; from a [N, n] waveform array on,
+they take the same path here.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
-import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..io import sha256, write_npz, write_text
+from ..io import write_npz
+from .corpus import Stream, stream
 
 log = logging.getLogger(__name__)
 
 REPRESENTATIONS = ("raw", "mel", "meldb")
-SUMS, CONFIG = "SHA256SUMS", "corpus.json"
-_VIEW, _MASK = 4, 5  # random-stream purposes (numbers kept from the first, speech-only version)
-
-
-def stream(seed: int, *key: int) -> np.random.Generator:
-    """An independent stream per (purpose, speaker, clip ...) key: a clip's draws do not depend on
-    how many speakers or takes come before it."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-def colored_noise(mix: dict, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Unit-RMS noise [n] whose power the proportions mix["white" | "pink" | "brown"] share among
-    white, pink and brown noise (power spectra 1, 1/f, 1/f^2): a sum of independent Gaussian noises
-    is Gaussian with the summed spectrum, so one white noise shaped in the frequency domain does."""
-    f = np.fft.rfftfreq(n)[1:]  # without DC: no offset
-    psd = sum(mix[c] * f ** -a / np.mean(f ** -a) for c, a in (("white", 0), ("pink", 1), ("brown", 2)))
-    spec = np.fft.rfft(rng.standard_normal(n))
-    spec[0] = 0.0
-    spec[1:] *= np.sqrt(psd)
-    noise = np.fft.irfft(spec, n)
-    return noise / noise.std()
-
-
-# ---- checksums and the install of a finished directory ---------------------------------------
-
-def write_sums(root: Path, relpaths: list[str]) -> None:
-    """`sha256sum -c`-compatible list of the given files."""
-    write_text(root / SUMS, "".join(f"{sha256(root / p)}  {p}\n" for p in sorted(relpaths)))
-
-
-def verify_sums(root: Path) -> None:
-    """Every file listed in root/SHA256SUMS exists and matches, else a DataError naming it."""
-    for line in (root / SUMS).read_text().splitlines():
-        expected, rel = line.split("  ", 1)
-        path = root / rel
-        if not path.is_file():
-            raise DataError(f"{path}: listed in {root / SUMS} but missing")
-        actual = sha256(path)
-        if actual != expected:
-            raise DataError(f"{path}: checksum mismatch: expected sha256 {expected}, got {actual}")
-
-
-def is_complete(raw_dir: Path, config: dict) -> bool:
-    """raw_dir was made from this configuration and still verifies."""
-    try:
-        if json.loads((raw_dir / CONFIG).read_text()) != config:
-            log.info("%s was made with other parameters; making it again", raw_dir)
-            return False
-        verify_sums(raw_dir)
-        return True
-    except (OSError, ValueError, DataError) as exc:
-        log.warning("%s is incomplete or damaged (%s); making it again", raw_dir, exc)
-        return False
-
-
-def install(tmp: Path, raw_dir: Path) -> None:
-    """Move the finished tmp directory onto raw_dir; a crash leaves the old one, or none."""
-    if raw_dir.exists():
-        old = raw_dir.with_name(f".{raw_dir.name}.old-{os.getpid()}.tmp")
-        os.replace(raw_dir, old)
-        os.replace(tmp, raw_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, raw_dir)
-
-
-def build_corpus(raw_dir: Path, config: dict, make, noun: str = "files") -> None:
-    """Make a checksummed corpus at raw_dir unless a complete one from the same `config` is there.
-
-    make(tmp) fills the fresh temporary sibling directory tmp and returns (root, files): the corpus
-    root inside tmp and its files (paths relative to root). corpus.json (the config) and SHA256SUMS
-    are added, then root is renamed onto raw_dir: a crash leaves the old corpus or none, never a
-    half-made one that a later run would take for complete."""
-    import tempfile
-    import time
-
-    raw_dir = Path(raw_dir)
-    if raw_dir.exists() and is_complete(raw_dir, config):
-        log.info("%s already complete, checksums verified", raw_dir)
-        return
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in raw_dir.parent.glob(f".{raw_dir.name}.*.tmp"):  # left by an interrupted fetch or install
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{raw_dir.name}.", suffix=".tmp", dir=raw_dir.parent))
-    start = time.perf_counter()
-    try:
-        root, files = make(tmp)
-        write_text(root / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
-        write_sums(root, list(files) + [CONFIG])
-        install(root, raw_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("wrote %s: %d %s in %.1f s", raw_dir, len(files), noun, time.perf_counter() - start)
-
-
-def write_manifest(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
 
 
 # ---- waveforms -> representations --------------------------------------------------------------
@@ -224,7 +119,8 @@ def mask_spectrograms(power, aug: dict, views: int, seed: int) -> list:
     time_ = torchaudio.transforms.TimeMasking(aug["time_mask"], iid_masks=True)
     # torchaudio draws from torch's global generator: seed it, then restore the caller's state.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(np.random.SeedSequence(seed, spawn_key=(_MASK,)).generate_state(1)[0]))
+        mask_seed = np.random.SeedSequence(seed, spawn_key=(int(Stream.AUDIO_MASK),)).generate_state(1)[0]
+        torch.manual_seed(int(mask_seed))
         return [time_(freq(power[:, None]))[:, 0] for _ in range(views)]
 
 
@@ -243,7 +139,8 @@ def write_representations(prefix: str, waves: np.ndarray, labels: np.ndarray, gr
     # Waveforms and their mel power, computed once for both spectrogram representations.
     views = range(aug["views"])
     waveforms = {"train": torch.from_numpy(waves[train]), "test": torch.from_numpy(waves[test]),
-                 **{f"view{v}": torch.from_numpy(augment_waves(waves[train], aug, rate, stream(seed, _VIEW, v)))
+                 **{f"view{v}": torch.from_numpy(augment_waves(waves[train], aug, rate,
+                                                               stream(seed, Stream.AUDIO_VIEW, v)))
                     for v in views}}
     del waves
     power = {name: mel_power(w, rate, feat) for name, w in waveforms.items()}
@@ -282,13 +179,3 @@ def write_representations(prefix: str, waves: np.ndarray, labels: np.ndarray, gr
         log.info("wrote %s", outputs[name])
         summary[name] = {"scale": [float(scale[0]), float(scale[1])], **{k: list(v.shape) for k, v in out.items()}}
     return summary
-
-
-def worker_pool():
-    """A process pool, one worker per CPU (at most 8), started from a fork server: forking a process
-    that already runs threads (JAX's, once imported) can deadlock."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    workers = max(1, min(len(os.sched_getaffinity(0)), 8))
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))

@@ -1,8 +1,6 @@
 """Speech Commands digits (zero..nine): fetch or synthesize the clips, then convert them once to arrays.
 
-espeak source: an offline stand-in synthesized with eSpeak NG. Each "speaker" is an accent, a voice
-variant, a base pitch, rate and intonation range; each clip jitters those, lands at a random
-offset in one second at a random level, over white/pink/brown noise at a random SNR.
+espeak source: an offline stand-in synthesized with eSpeak NG (synth/speech.py).
 torchaudio source: the real SPEECHCOMMANDS v0.02 (the thesis), downloaded by torchaudio.
 Both leave raw_dir in the Speech Commands layout (<word>/<speaker>_nohash_<take>.wav) with a
 manifest.csv of the digit clips and a SHA256SUMS, so prepare() does not care which made it.
@@ -19,110 +17,21 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import sha256
-from .source import Dataset, Source
 from . import wavio
-from .audio import (SUMS, build_corpus, colored_noise, stream, verify_sums, write_manifest,
-                    write_representations)
+from .audio import write_representations
+from .corpus import SUMS, Stream, build_corpus, stream, verify_sums, write_manifest
+from .source import Dataset, Source
 
 log = logging.getLogger(__name__)
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 MANIFEST = "manifest.csv"
-PITCH_RANGE = (20, 80)  # espeak intonation range of a speaker (0 monotone, 50 default)
-PITCH_JITTER, RATE_JITTER = 5, 0.10  # per take: +-5 pitch units, +-10 % words per minute
-ESPEAK_WPM = (80, 450)  # what espeak accepts
-PEAK_DB = (-20.0, -3.0)  # peak level of the spoken word; 3 dB headroom for the noise
-MAX_WORD = 0.95  # seconds; slow variants (Marco stretches stressed syllables) are sped up to fit
-_SPEAKER, _CLIP, _NOISE, _SPLIT = range(4)  # random-stream purposes (audio.py has 4 and 5)
 TEST_SPLITS = ("validation", "testing")  # official_split values that count as test
 
 ARCHIVE = "speech_commands_v0.02.tar.gz"
 ARCHIVE_URL = f"http://download.tensorflow.org/data/{ARCHIVE}"
 # torchaudio.datasets.speechcommands._CHECKSUMS; torch.hub checks it only while downloading.
 ARCHIVE_SHA256 = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"
-
-
-# ---- espeak: the synthesized corpus ----------------------------------------------------------
-
-def draw_speakers(corpus: dict, seed: int, variants: list[str]) -> list[dict]:
-    speakers = []
-    for s in range(corpus["speakers"]):
-        rng = stream(seed, _SPEAKER, s)
-        speakers.append(dict(
-            speaker=f"spk{s:03d}", accent=corpus["accents"][rng.integers(len(corpus["accents"]))],
-            variant=variants[rng.integers(len(variants))],
-            base_pitch=int(rng.integers(*corpus["pitch"], endpoint=True)),
-            base_rate=int(rng.integers(*corpus["rate"], endpoint=True)),
-            pitch_range=int(rng.integers(*PITCH_RANGE, endpoint=True))))
-    return speakers
-
-
-def draw_clip(speaker: dict, key: tuple[int, int, int], corpus: dict, seed: int) -> dict:
-    """The synthesis and mixing values of clip key = (speaker, digit, take)."""
-    rng = stream(seed, _CLIP, *key)
-    values = dict(
-        pitch=int(np.clip(speaker["base_pitch"] + rng.integers(-PITCH_JITTER, PITCH_JITTER, endpoint=True), 0, 99)),
-        rate_wpm=int(np.clip(round(speaker["base_rate"] * rng.uniform(1 - RATE_JITTER, 1 + RATE_JITTER)), *ESPEAK_WPM)),
-        espeak_seed=int(rng.integers(2**31)), peak=float(10 ** (rng.uniform(*PEAK_DB) / 20)),
-        position=float(rng.uniform()), snr_db=float(rng.uniform(*corpus["snr_db"])))
-    values.update(zip(("white", "pink", "brown"), (float(w) for w in rng.dirichlet(np.ones(3)))))
-    return values
-
-
-def clip_noise(values: dict, key: tuple[int, int, int], seed: int, n: int) -> np.ndarray:
-    return colored_noise(values, stream(seed, _NOISE, *key), n)
-
-
-def _mix(word: np.ndarray, values: dict, noise: np.ndarray) -> tuple[np.ndarray, int]:
-    """The word at its level and offset over the noise at its SNR; the SNR counts the word's span only."""
-    n = len(noise)
-    if len(word) > n:
-        log.warning("a %.2f s word cut to the %.2f s clip", len(word) / n, 1.0)
-        word = word[:n]
-    word = word * (values["peak"] / np.abs(word).max())
-    offset = int(values["position"] * (n - len(word)))
-    clip = np.zeros(n)
-    clip[offset:offset + len(word)] = word
-    noise_power = np.mean(word ** 2) / 10 ** (values["snr_db"] / 10)
-    return np.clip(clip + noise * np.sqrt(noise_power), -1.0, 1.0), offset
-
-
-def _fetch_espeak(data_cfg: dict, tmp: Path, seed: int) -> None:
-    from tqdm import tqdm
-
-    from . import espeak
-
-    corpus, rate = data_cfg["corpus"], data_cfg["sample_rate"]
-    speakers = draw_speakers(corpus, seed, espeak.voice_variants())
-    plan = [(s, d, t) for s in range(len(speakers)) for d in range(len(WORDS)) for t in range(corpus["takes"])]
-    # All synthesis first: each clip forks a child, best done before torch is imported and while
-    # this process is small (a fork copies its page tables).
-    words, drawn = [], []
-    for key in tqdm(plan, desc="synthesize", unit="clip", mininterval=2):
-        spk = speakers[key[0]]
-        values = draw_clip(spk, key, corpus, seed)
-        while True:
-            samples, synth_rate = espeak.synthesize(WORDS[key[1]], f"{spk['accent']}+{spk['variant']}",
-                                                    rate_wpm=values["rate_wpm"], pitch=values["pitch"],
-                                                    pitch_range=spk["pitch_range"], seed=values["espeak_seed"])
-            excess = len(samples) / (MAX_WORD * synth_rate)
-            if excess <= 1 or values["rate_wpm"] >= ESPEAK_WPM[1]:
-                break
-            values["rate_wpm"] = min(int(np.ceil(values["rate_wpm"] * excess)) + 5, ESPEAK_WPM[1])
-        words.append(samples)
-        drawn.append(values)
-    log.info("resampling, mixing and writing %d clips", len(plan))
-    rows = []
-    for (s, d, t), samples, values in zip(plan, words, drawn):
-        spk = speakers[s]
-        word = wavio.to_mono_resampled(samples[:, None] / 32768.0, synth_rate, rate).astype(np.float64)
-        clip, offset = _mix(word, values, clip_noise(values, (s, d, t), seed, rate))
-        rel = f"{WORDS[d]}/{spk['speaker']}_nohash_{t}.wav"
-        wavio.write_wav(tmp / rel, clip, rate, sample_width=2)
-        rows.append(dict(path=rel, label=d, word=WORDS[d], speaker=spk["speaker"], take=t, accent=spk["accent"],
-                         variant=spk["variant"], pitch_range=spk["pitch_range"], offset=offset,
-                         **{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in values.items()}))
-    write_manifest(tmp / MANIFEST, rows)
 
 
 # ---- torchaudio: the real Speech Commands ----------------------------------------------------
@@ -170,8 +79,9 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
     source = data_cfg["source"]
     config = {"source": source, "sample_rate": data_cfg["sample_rate"]}
     if source == "espeak":
-        import espeakng_loader
         from importlib.metadata import version
+
+        import espeakng_loader
 
         # Another eSpeak NG build may speak differently: a new one makes the corpus again.
         config.update(seed=seed, corpus=data_cfg["corpus"], espeakng_loader=version("espeakng-loader"),
@@ -179,8 +89,11 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
 
     def make(tmp: Path):
         if source == "espeak":
+            # Imported here: synth/ reads this module's layout constants (no import cycle).
+            from ..synth.speech import write_corpus
+
             data = tmp
-            _fetch_espeak(data_cfg, data, seed)
+            write_corpus(data_cfg, data, seed)
         else:
             data = _fetch_torchaudio(raw_dir, tmp)
         with open(data / MANIFEST, newline="") as fh:
@@ -222,7 +135,7 @@ def _n_test(fraction: float, n: int) -> int:
 
 def split(rows: list[dict], how: str, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) clip indices, each in a seeded random order."""
-    rng = stream(seed, _SPLIT)
+    rng = stream(seed, Stream.SPEECH_SPLIT)
     speakers = np.array([r["speaker"] for r in rows])
     if how == "speaker":
         names = np.unique(speakers)
@@ -282,5 +195,6 @@ SOURCE = Source("speech", 10, (
     Dataset("speech-meldb", "speech", "speech.spectrogram", "spectrogram",
             "Speech Commands, Mel spectrogram + AmplitudeToDB"),
     Dataset("speech-mel", "speech", "speech.spectrogram", "spectrogram", "Speech Commands, Mel spectrogram"),
-), _fetch, prepare, code=("data/speech.py", "data/espeak.py", "data/audio.py", "data/wavio.py"),
+), _fetch, prepare, code=("data/speech.py", "data/corpus.py", "data/audio.py", "data/wavio.py", "synth/speech.py",
+                          "synth/espeak.py", "synth/noise.py"),
     fetch_params=("profile", "profiles", "seed", "speech.data"))

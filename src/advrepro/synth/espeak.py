@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ def _collect(wav, n, _events):
     return 0  # 0 = go on
 
 
-@lru_cache(maxsize=None)
+@cache
 def _paths() -> tuple[str, str]:
     try:
         import espeakng_loader
@@ -46,7 +46,7 @@ def _paths() -> tuple[str, str]:
     return espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _library() -> tuple[ctypes.CDLL, ctypes.CDLL]:
     """(libespeak-ng, libc), loaded once in the parent: dlopen leaves the synthesis state untouched,
     and the child then needs no loader lock that another thread of the parent might have held."""
