@@ -104,7 +104,7 @@ def augment_waves(waves: np.ndarray, aug: dict, rate: int, rng: np.random.Genera
     out += std * rng.standard_normal((n_clips, n), dtype=np.float32)
     length = (rng.uniform(0, aug["mask_fraction"], n_clips) * n).astype(int)
     start = (rng.uniform(0, 1, n_clips) * (n - length + 1)).astype(int)
-    for row, a, b in zip(out, start, start + length):
+    for row, a, b in zip(out, start, start + length, strict=True):
         row[a:b] = 0.0
     return out
 
@@ -144,7 +144,8 @@ def write_representations(prefix: str, waves: np.ndarray, labels: np.ndarray, gr
                     for v in views}}
     del waves
     power = {name: mel_power(w, rate, feat) for name, w in waveforms.items()}
-    power.update((f"spec{v}", p) for v, p in zip(views, mask_spectrograms(power["train"], aug, len(views), seed)))
+    masked = mask_spectrograms(power["train"], aug, len(views), seed)
+    power.update((f"spec{v}", p) for v, p in zip(views, masked, strict=True))
 
     def features(kind: str, name: str) -> np.ndarray:
         return represent(kind, waveforms[name], rate, feat) if kind == "raw" else from_power(kind, power[name])

@@ -134,7 +134,8 @@ def read_metadata(root: Path) -> list[dict]:
         try:
             class_id, fold = int(row["classID"]), int(row["fold"])
         except ValueError:
-            raise DataError(f"{path}:{line}: classID {row['classID']!r} / fold {row['fold']!r} are not integers") from None
+            raise DataError(f"{path}:{line}: classID {row['classID']!r} / fold {row['fold']!r} "
+                            "are not integers") from None
         if not 0 <= class_id < len(CLASSES) or CLASSES[class_id] != row["class"]:
             raise DataError(f"{path}:{line}: classID {class_id} does not name class {row['class']!r}")
         if fold not in FOLDS:
@@ -150,7 +151,8 @@ def read_metadata(root: Path) -> list[dict]:
     return rows
 
 
-def load_clips(root: Path, rows: list[dict], rate: int, length: int, skip_unreadable: bool) -> tuple[np.ndarray, list[int]]:
+def load_clips(root: Path, rows: list[dict], rate: int, length: int,
+               skip_unreadable: bool) -> tuple[np.ndarray, list[int]]:
     """float32 [N, length]: every clip mono at `rate`, zero-padded or cut; and the kept row indices.
     A file the `wave` module cannot read stops everything, naming it, unless skip_unreadable (the
     real archive has a few ADPCM and float files): then each is logged by name and left out."""
