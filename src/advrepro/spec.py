@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 
 def _build(cls, section: Mapping[str, Any], **extra):
-    """cls from the section's keys that are fields of cls (lists become tuples: specs are frozen);
-    keys the dataclass does not name go to its `options` field if it has one."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    known = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if k in names}
-    if "options" in names:
-        known["options"] = MappingProxyType({k: v for k, v in section.items() if k not in names})
-    return cls(**known, **extra)
+    """cls from a validated section (the schema allows no other keys); lists become tuples: specs are frozen."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}, **extra)
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,6 @@ class DefenceSpec:
     stepsize: float
     epsilon_warmup: float
     targets: int | None = None
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # a new defence's knobs
 
 
 @dataclass(frozen=True)
@@ -83,7 +76,6 @@ class EvaluationSpec:
     example_epsilon: float
     spatial_rotations: tuple[float, ...] = ()
     spatial_translations: tuple[float, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # a new attack's knobs
 
 
 @dataclass(frozen=True)
@@ -103,18 +95,9 @@ class ExperimentSpec:
 
     def training_dict(self) -> dict:
         """What training reads, as plain data (the resume fingerprint): all but the evaluation."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "evaluation"}
-
-
-def _plain(value):
-    """Dataclasses, mappings and tuples as JSON-ready dicts and lists."""
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return value
+        out = dataclasses.asdict(self)
+        del out["evaluation"]
+        return out
 
 
 def evaluation_spec(section: Mapping[str, Any]) -> EvaluationSpec:

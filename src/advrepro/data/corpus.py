@@ -125,9 +125,10 @@ def build_corpus(raw_dir: Path, config: dict, make, noun: str = "files") -> None
     log.info("wrote %s: %d %s in %.1f s", raw_dir, len(files), noun, time.perf_counter() - start)
 
 
-def write_manifest(path: Path, rows: list[dict]) -> None:
+def write_manifest(path: Path, rows: list[dict], fieldnames=None, delimiter: str = ",") -> None:
+    """rows as a CSV file (columns: the first row's keys unless `fieldnames` are given), written atomically."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(fieldnames or rows[0]), delimiter=delimiter, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buf.getvalue())

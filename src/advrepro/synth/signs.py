@@ -10,7 +10,6 @@ installs and reads it.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import io
 import math
@@ -18,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus import Stream, stream, worker_pool
+from ..data.corpus import Stream, stream, worker_pool, write_manifest
 from ..data.gtsrb import COLUMNS, N_CLASSES, TEST_CSV, TEST_DIR, TRAIN_DIR
-from ..io import write_text
 
 RENDERER = 1  # bump when the drawing changes: a corpus made by another renderer is made again
 TRACK = 30  # images per track (one physical sign), as in the real training set
@@ -562,14 +560,6 @@ def _render_and_write(task: tuple) -> dict:
             "Roi.X2": x2, "Roi.Y2": y2, "ClassId": class_id}
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, delimiter=";", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
-
-
 def write_corpus(data_cfg: dict, root: Path, seed: int) -> None:
     """Write the tree torchvision's GTSRB loader reads into root: gtsrb/GTSRB/Training/<class>/*.ppm with
     GT-<class>.csv, gtsrb/GTSRB/Final_Test/Images/*.ppm and gtsrb/GT-final_test.csv.
@@ -593,5 +583,6 @@ def write_corpus(data_cfg: dict, root: Path, seed: int) -> None:
         rows = list(tqdm(pool.map(_render_and_write, tasks + tests, chunksize=16), total=len(tasks) + len(tests),
                          desc="render signs", unit="image", mininterval=2))
     for c in range(N_CLASSES):
-        _write_csv(root / TRAIN_DIR / f"{c:05d}" / f"GT-{c:05d}.csv", rows[c * n_train:(c + 1) * n_train])
-    _write_csv(root / TEST_CSV, rows[len(tasks):])
+        write_manifest(root / TRAIN_DIR / f"{c:05d}" / f"GT-{c:05d}.csv", rows[c * n_train:(c + 1) * n_train],
+                       COLUMNS, ";")
+    write_manifest(root / TEST_CSV, rows[len(tasks):], COLUMNS, ";")
