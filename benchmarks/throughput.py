@@ -3,8 +3,9 @@
     python benchmarks/throughput.py [--params params.yaml] [--profile offline] [--steps 20]
 
 Prints, for every model: plain training step, Algorithm 1 step (the robust profile's K),
-and PGD evaluation (pgd_steps steps) throughput, after one warm-up call (compile time
-is printed separately). A benchmark, not a test: numbers depend on the machine.
+the thesis's PGD (pgd_steps steps), every strong-evaluation attack (strong_evaluation's sizes) and, as the
+peer, Foolbox's PGD with the same steps, in samples/s after one warm-up call (compile time is printed
+separately). A benchmark, not a test: numbers depend on the machine.
 """
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ def main() -> None:
     import numpy as np
 
     from advrepro import train
+    from advrepro.attacks import STRONG
     from advrepro.attacks.pgd import pgd
+    try:
+        import foolbox as fb
+    except ImportError:  # a dev dependency
+        fb = None
     from advrepro.experiments import SCENARIOS, Experiment
     from advrepro.models import MODELS
     from advrepro.models.classifier import classifier_for, init_weights
@@ -75,6 +81,15 @@ def main() -> None:
                                                          ev["pgd_stepsize"]))
         c, s = timed(lambda attack=attack, w=w: attack(w, xe, ye), ev["batch_size"])
         print(f"{model:6} {'pgd-' + str(ev['pgd_steps']):8} {c:9.1f} {s:10.1f}", flush=True)
+        for a in STRONG.values():  # the strong evaluation's attacks, at strong_evaluation's sizes, epsilon 0.1
+            fn = jax.jit(a.make(clf.logits, spec.evaluation))
+            c, s = timed(lambda fn=fn, w=w: fn(w, xe, ye, jax.random.PRNGKey(0), jnp.float32(0.1)), ev["batch_size"])
+            print(f"{model:6} {a.name:8} {c:9.1f} {s:10.1f}", flush=True)
+        if fb is not None:  # the peer: Foolbox's PGD, same steps, on the same JAX logits (not jitted by Foolbox)
+            fmodel = fb.JAXModel(lambda z, clf=clf, w=w: clf.logits(w, z), bounds=(-1, 1))
+            fpgd = fb.attacks.LinfPGD(abs_stepsize=ev["pgd_stepsize"], steps=ev["pgd_steps"], random_start=False)
+            c, s = timed(lambda fmodel=fmodel, fpgd=fpgd: fpgd(fmodel, xe, ye, epsilons=0.1)[1], ev["batch_size"])
+            print(f"{model:6} {'foolbox':8} {c:9.1f} {s:10.1f}   (Foolbox 3 LinfPGD-{ev['pgd_steps']})", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ import optax
 import pytest
 
 from advrepro import robust, transforms
-from advrepro.attacks.base import cross_entropy
+from advrepro.attacks.apgd import apgd, dlr_targeted
+from advrepro.attacks.base import cross_entropy, margin
 from advrepro.attacks.fgsm import fgsm
-from advrepro.attacks.pgd import pgd
+from advrepro.attacks.pgd import pgd, pgd_restarts
 from advrepro.attacks.spatial import spatial, spatial_grid
+from advrepro.attacks.square import square
 from advrepro.models import build_model
 from advrepro.models.classifier import Classifier
 
@@ -152,3 +154,42 @@ def test_targeting_the_likeliest_wrong_classes_matches_the_full_copies_on_those_
     l_all, _ = robust.robust_loss(clf.logits, p, x, full, y, algorithm="alg1")
     l_some, _ = robust.robust_loss(clf.logits, p, x, some, y, algorithm="alg1", all_classes=False)
     assert float(l_some) <= float(l_all) + 1e-6
+
+
+def _accuracy(clf, p, x, y):
+    return float(jnp.mean(jnp.argmax(clf.logits(p, x), -1) == y))
+
+
+@pytest.mark.parametrize("eps", [0.05, EPS])
+def test_strong_attacks_stay_in_the_ball_and_are_deterministic(setup, eps):
+    clf, p, x, y = setup
+    key = jax.random.PRNGKey(3)
+    runs = {
+        "pgd_rs": lambda k: pgd_restarts(clf.logits, p, x, y, k, eps, 10, 2),
+        "apgd_ce": lambda k: apgd(cross_entropy, clf.logits, p, x, y, k, eps, 10)[0],
+        "apgd_margin": lambda k: apgd(lambda z, yy: -margin(z, yy), clf.logits, p, x, y, k, eps, 10)[0],
+        "square": lambda k: square(clf.logits, p, x, y, k, eps, 30),
+    }
+    for name, run in runs.items():
+        first = run(key)
+        assert _inside_ball(first, x, eps), name
+        assert bool(jnp.all(first == run(key))), name                       # the same key, the same bytes
+
+
+def test_strong_attacks_are_at_least_as_strong_as_the_thesis_pgd(setup):
+    """At EPS the random-restart PGD and APGD reach at most the accuracy of 40 steps of 0.01 from the clean
+    point (they can take steps of the ball's size), and the Square attack, without gradients, still hurts."""
+    clf, p, x, y = setup
+    key = jax.random.PRNGKey(0)
+    thesis = _accuracy(clf, p, pgd(clf.logits, p, x, y, EPS, 40, 0.01), y)
+    assert _accuracy(clf, p, pgd_restarts(clf.logits, p, x, y, key, EPS, 40, 2), y) <= thesis
+    assert _accuracy(clf, p, apgd(cross_entropy, clf.logits, p, x, y, key, EPS, 40)[0], y) <= thesis
+    assert _accuracy(clf, p, square(clf.logits, p, x, y, key, EPS, 100), y) < _accuracy(clf, p, x, y)
+
+
+def test_dlr_is_invariant_to_shift_and_scale_of_the_logits():
+    logits = jnp.asarray([[3.0, 1.0, 0.5, -1.0, 0.0], [0.1, 0.2, 2.0, -0.3, 1.0]])
+    y, t = jnp.asarray([0, 2]), jnp.asarray([1, 4])
+    base = dlr_targeted(logits, y, t)
+    assert np.allclose(dlr_targeted(7.0 * logits - 2.0, y, t), base, atol=1e-5)
+    assert float(base[0]) == pytest.approx(-(3.0 - 1.0) / (3.0 - 0.5 * (0.5 + 0.0)))

@@ -9,6 +9,7 @@ import yaml
 
 from advrepro import checkpoint, paths
 from advrepro.data import Arrays
+from advrepro.evaluate import unpack
 from advrepro.experiments import SCENARIOS, Experiment
 from advrepro.io import read_json, write_npz
 from advrepro.spec import experiment_spec
@@ -28,7 +29,14 @@ def test_train_and_evaluate_twice_give_byte_identical_results(project, tmp_path_
     for rel in (paths.metrics(exp), paths.history(exp), paths.checkpoint(exp), paths.examples(exp)):
         assert digest(project / rel) == digest(other / rel), rel
     metrics = read_json(project / paths.metrics(exp))
-    assert set(metrics["accuracy"]) == {"plain", "pgd_0.1", "pgd_0.3", "fgsm_0.1", "fgsm_0.3", "spatial"}
+    acc = metrics["accuracy"]
+    assert set(acc) == {"plain", "pgd_0.1", "pgd_0.3", "fgsm_0.1", "fgsm_0.3", "spatial", "worst_0.1", "worst_0.3",
+                        "box"}
+    assert all(v <= acc["plain"] for v in acc.values())                      # robust <= natural
+    assert acc["worst_0.3"] <= acc["worst_0.1"] <= min(acc["pgd_0.1"], acc["fgsm_0.1"])
+    bits = {k: unpack(v, 40) for k, v in metrics["correct"].items()}
+    assert {k: round(float(b.mean()), 6) for k, b in bits.items()} == acc     # the bits are the accuracies
+    assert not np.any(bits["worst_0.3"] & ~bits["pgd_0.3"])
     assert metrics["n_samples"] == 40
     history = read_json(project / paths.history(exp))["epochs"]
     assert [h["epoch"] for h in history] == [1, 2]

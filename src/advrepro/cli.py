@@ -5,11 +5,12 @@
     advrepro prepare SOURCE           raw data -> data/processed/<dataset>.npz
     advrepro train EXPERIMENT         -> results/checkpoints, history, timing
     advrepro evaluate EXPERIMENT      -> results/metrics, examples
-    advrepro table 5_1                -> paper/tables/table_5_1.tex
+    advrepro table 5_1                -> paper/tables/table_5_1.tex, table_5_1_strong.tex
     advrepro figure 5_2               -> paper/figures/figure_5_2.pdf
     advrepro findings                 -> paper/generated/findings.tex
+    advrepro sanity                   -> paper/generated/sanity.tex (the evaluation's and the thesis's checks)
     advrepro timing                   -> paper/generated/timing.tex (robust / plain time per epoch)
-    advrepro report                   all of table, figure, findings and timing at once
+    advrepro report                   all of table, figure, findings, sanity and timing at once
     advrepro paper                    -> paper/main.pdf (latexmk)
     advrepro list                     experiments, tables and figures of the active profile
     advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
@@ -105,6 +106,12 @@ def cmd_findings(p: dict, args) -> None:
     findings.write_findings(p)
 
 
+def cmd_sanity(p: dict, args) -> None:
+    from .report import sanity
+
+    sanity.write_sanity(p)
+
+
 def cmd_timing(p: dict, args) -> None:
     from .report import timing
 
@@ -115,15 +122,17 @@ def cmd_report(p: dict, args) -> None:
     """Every table, figure, the findings and the timing table in one process (the workflow runs them as
     one rule each; this is the quick way to refresh the paper from existing results)."""
     from .experiments import FIGURES, TABLES
-    from .report import figures, findings, tables, timing
+    from .report import figures, findings, sanity, tables, timing
 
     for t in TABLES:
         tables.write_table(p, t.id)
     for f in FIGURES:
         figures.write_figure(p, f.id)
     findings.write_findings(p)
+    sanity.write_sanity(p)
     timing.write_timing(p)
-    log.info("wrote %d tables, %d figures, findings and timing", len(TABLES), len(FIGURES))
+    log.info("wrote %d tables (and their strong companions), %d figures, findings, sanity and timing", len(TABLES),
+             len(FIGURES))
 
 
 def cmd_paper(p: dict, args) -> None:
@@ -184,9 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)
     add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}))
     add("evaluate", cmd_evaluate, "attack one trained experiment", ("experiment", {}))
-    add("table", cmd_table, "write one LaTeX table", ("id", {"help": "e.g. 5_1"}))
+    add("table", cmd_table, "write one LaTeX table and its strong-evaluation companion", ("id", {"help": "e.g. 5_1"}))
     add("figure", cmd_figure, "write one figure", ("id", {"help": "e.g. 5_2"}))
     add("findings", cmd_findings, "write the paper's generated findings paragraph")
+    add("sanity", cmd_sanity, "write the sanity checks (paper/generated/sanity.tex)")
     add("timing", cmd_timing, "write the training-time table (paper/generated/timing.tex)")
     add("report", cmd_report, "write every table, figure, findings and timing from existing results")
     add("paper", cmd_paper, "build paper/main.pdf with latexmk")

@@ -16,6 +16,7 @@ from .experiments import (
     TABLES,
     all_experiments,
     data_keys,
+    evaluation_keys,
     figure_inputs,
     source_datasets,
     table_experiments,
@@ -64,21 +65,22 @@ def stages(params: dict) -> dict:
         out[f"evaluate-{exp.id}"] = _stage(
             f"advrepro evaluate {exp.id} --quiet --log {paths.log('evaluate', exp.id)}",
             deps=[paths.processed(exp.dataset), paths.checkpoint(exp.id)] + [f"{CODE}/{m}" for m in EVALUATE_CODE],
-            params=train_params + [f"{DATASETS[exp.dataset].section}.evaluation"],
+            params=train_params + evaluation_keys(params, exp.dataset),
             outs=[paths.examples(exp.id)], metrics=[{paths.metrics(exp.id): {"cache": False}}])
 
     def report_params(dataset: str) -> list[str]:
         if dataset not in DATASETS:  # a figure over all experiments reads only their result files
             return ["profile", "profiles"]
-        return ["profile", "profiles"] + train_keys(params, dataset) + [f"{DATASETS[dataset].section}.evaluation"]
+        return ["profile", "profiles"] + train_keys(params, dataset) + evaluation_keys(params, dataset)
 
     report_code = [f"{CODE}/{m}" for m in REPORT_CODE]
     for table in TABLES:
         out[f"table-{table.id}"] = _stage(
             f"advrepro table {table.id}",
             deps=[paths.metrics(e.id) for e in table_experiments(params, table)]
-            + [paths.thesis_numbers(table.id), f"{CODE}/report/tables.py"] + report_code,
-            params=report_params(table.dataset), outs=[{paths.table(table.id): {"cache": False}}])
+            + [paths.thesis_numbers(table.thesis_id), f"{CODE}/report/tables.py"] + report_code,
+            params=report_params(table.dataset),
+            outs=[{paths.table(table.id): {"cache": False}}, {paths.strong_table(table.id): {"cache": False}}])
     for fig in FIGURES:
         out[f"figure-{fig.id}"] = _stage(
             f"advrepro figure {fig.id}", deps=figure_inputs(params, fig) + [f"{CODE}/report/figures.py"] + report_code,
@@ -90,12 +92,18 @@ def stages(params: dict) -> dict:
         + [paths.timing(e.id) for e in all_experiments(params)]
         + [f"{CODE}/report/findings.py", f"{CODE}/report/claims.py", f"{CODE}/report/timing.py"],
         params=all_keys, outs=[{paths.FINDINGS: {"cache": False}}])
+    out["sanity"] = _stage(
+        "advrepro sanity", deps=[paths.metrics(e.id) for e in all_experiments(params)]
+        + list(dict.fromkeys(paths.thesis_numbers(t.thesis_id) for t in TABLES))
+        + [f"{CODE}/report/sanity.py", f"{CODE}/attacks/__init__.py"] + report_code,
+        params=all_keys, outs=[{paths.SANITY: {"cache": False}}])
     out["timing"] = _stage(
         "advrepro timing", deps=[paths.timing(e.id) for e in all_experiments(params)]
         + [f"{CODE}/report/timing.py"], params=["profile", "profiles"], outs=[{paths.TIMING: {"cache": False}}])
     out["paper"] = _stage(
         f"advrepro paper --log {paths.log('paper', 'main')}",
-        deps=["paper/main.tex", paths.FINDINGS, paths.TIMING] + [paths.table(t.id) for t in TABLES]
+        deps=["paper/main.tex", paths.FINDINGS, paths.TIMING, paths.SANITY] + [paths.table(t.id) for t in TABLES]
+        + [paths.strong_table(t.id) for t in TABLES]
         + [paths.figure(f.id) for f in FIGURES] + [paths.figure_block(f.id) for f in FIGURES],
         outs=[{paths.PAPER: {"cache": False}}])
     return out

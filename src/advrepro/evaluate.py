@@ -1,11 +1,14 @@
 """Evaluation: clean accuracy and every registered attack (attacks.ATTACKS) at each epsilon.
 
-Writes results/metrics/<exp>.json (accuracy and mean loss per attack) and
+Writes results/metrics/<exp>.json (accuracy and mean loss per attack, the worst case over the strong
+attacks per epsilon, the per-sample correctness bits of each) and
 results/examples/<exp>.npz (the first test input of every class, attacked at the figures'
 epsilon: original / adversarial pairs for the example figures).
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
 import logging
 import zlib
 
@@ -15,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import paths
-from .attacks import ATTACKS, columns
+from .attacks import ATTACKS, BOX, STRONG, columns, epsilon_attacks, worst_key
 from .attacks.base import cross_entropy
 from .data import DATASETS, Arrays
 from .io import write_json, write_npz
@@ -78,7 +81,78 @@ def examples(compiled: dict, predict, weights, ev: EvaluationSpec, data: Arrays,
     return out
 
 
+def pack(correct: np.ndarray) -> str:
+    """A per-sample correctness vector as base64 of its packed bits (the metrics file keeps them, so that
+    worst cases over attacks are computed from them, not re-run); `unpack` reverses it."""
+    return base64.b64encode(np.packbits(correct)).decode("ascii")
+
+
+def unpack(text: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), np.uint8), count=n).astype(bool)
+
+
+def run_on(attack, score, weights, x_all, y_all, idx: np.ndarray, bs: int, seed: int, column: str, eps):
+    """Attack the samples `idx` in batches of bs (the last padded by repetition: the shape the attacks
+    were compiled for); returns, per sample of idx, whether it is still classified correctly."""
+    ok = np.ones(len(idx), bool)
+    for b, i in enumerate(range(0, len(idx), bs)):
+        chunk = idx[i:i + bs]
+        padded = np.resize(chunk, bs)
+        x, y = jnp.asarray(x_all[padded]), jnp.asarray(y_all[padded])
+        _, pred = score(weights, attack(weights, x, y, attack_key(seed, column, b), eps), y)
+        ok[i:i + bs] = np.asarray(pred == y)[:len(chunk)]
+    return ok
+
+
+def strong_worst_case(clf, weights, ev: EvaluationSpec, kind: str, x_all, y_all, correct: dict, score,
+                      seed: int, bar) -> tuple[dict, dict]:
+    """The worst case per sample over every attack, at each epsilon (ascending): a sample is robust at
+    epsilon if it is correct clean, under the thesis's attacks at epsilon, at every smaller epsilon (an
+    adversarial example of a smaller ball lies in the larger one) and under each strong attack, run in
+    STRONG's order on the samples still robust. Returns {worst_<eps>, box: correctness} and the strong
+    section of the metrics (which attack broke how many samples, the sanity figures)."""
+    bs = min(ev.batch_size, len(y_all))
+    compiled = {a.name: jax.jit(a.make(clf.logits, ev)) for a in STRONG.values()}
+    robust = correct[ATTACKS["plain"].key()].copy()
+    out, found = {}, {}
+    for eps in sorted(ev.epsilons):
+        for attack in epsilon_attacks(kind):
+            robust &= correct[attack.key(eps)]
+        found[f"{eps:g}"] = counts = {"thesis": int(correct["plain"].sum() - robust.sum())}
+        for a in STRONG.values():
+            idx = np.flatnonzero(robust)
+            if len(idx):
+                ok = run_on(compiled[a.name], score, weights, x_all, y_all, idx, bs, seed, f"{a.name}_{eps:g}",
+                            jnp.float32(eps))
+                robust[idx[~ok]] = False
+                counts[a.name] = int((~ok).sum())
+            else:
+                counts[a.name] = 0
+            bar.update()
+        out[worst_key(eps)] = robust.copy()
+        log.info("worst case at %g: %d of %d robust; broken by %s", eps, robust.sum(), len(robust), counts)
+    # Sanity: at box_epsilon (2: the whole [-1, 1] box) PGD with restarts should leave nothing correct.
+    box = robust.copy()
+    idx = np.flatnonzero(box)
+    if len(idx):
+        box[idx] = run_on(compiled[STRONG.names()[0]], score, weights, x_all, y_all, idx, bs, seed, BOX,
+                          jnp.float32(ev.strong.box_epsilon))
+    bar.update()
+    out[BOX] = box
+    grad = jax.jit(jax.grad(lambda w, x, y: jnp.sum(cross_entropy(clf.logits(w, x), y)), argnums=1))
+    zero = 0
+    for i in range(0, len(y_all), bs):
+        g = np.asarray(grad(weights, jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs])))
+        zero += int(np.sum(np.max(np.abs(g.reshape(len(g), -1)), -1) == 0))
+    strong = {"found": found, "box_epsilon": ev.strong.box_epsilon,
+              "zero_gradient": round(zero / len(y_all), 6), "sizes": dataclasses.asdict(ev.strong)}
+    return out, strong
+
+
 def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
+    """Every registered attack at every epsilon, then the strong worst case; metrics and examples are
+    computed in full before either file is written. Accuracy under attack counts a sample robust only if it
+    is also classified correctly clean (delta = 0 is in the ball): robust accuracy <= natural accuracy."""
     exp, ev = spec.experiment, spec.evaluation
     kind = DATASETS[exp.dataset].kind
     clf, weights = load_trained(spec, data)
@@ -88,25 +162,38 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     score = jax.jit(lambda w, x, y: (cross_entropy(clf.logits(w, x), y), jnp.argmax(clf.logits(w, x), -1)))
     compiled = compiled_attacks(clf, ev, kind)
     suite = attack_suite(compiled, ev, kind)
-    accuracy, loss = {}, {}
+    correct, loss = {}, {}
     batches = range(0, n, bs)
-    with tqdm(total=len(suite) * len(batches), desc=f"evaluate {exp.id}", disable=not progress,
+    strong_steps = len(ev.epsilons) * len(STRONG) + 1
+    with tqdm(total=len(suite) * len(batches) + strong_steps, desc=f"evaluate {exp.id}", disable=not progress,
               mininterval=2.0) as bar:
         for key, attack in suite.items():
-            correct = total_loss = 0.0
+            ok, total_loss = np.zeros(n, bool), 0.0
             for b, i in enumerate(batches):
                 x, y = jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs])
                 x_adv = attack(weights, x, y, attack_key(spec.seed, key, b))
                 ce, pred = score(weights, x_adv, y)
-                correct += float(jnp.sum(pred == y))
+                ok[i:i + bs] = np.asarray(pred == y)
                 total_loss += float(jnp.sum(ce))
                 bar.update()
-            accuracy[key] = round(correct / n, 6)
+            correct[key] = ok
             loss[key] = round(total_loss / n, 6)
-            log.info("%s %-10s accuracy %.3f loss %.4f", exp.id, key, accuracy[key], loss[key])
+        clean = correct[ATTACKS["plain"].key()]
+        for key in correct:
+            correct[key] = correct[key] & clean       # robust: correct clean and under the attack
+        worst, strong = strong_worst_case(clf, weights, ev, kind, x_all, y_all, correct, score, spec.seed, bar)
+        correct.update(worst)
+    accuracy = {key: round(float(ok.mean()), 6) for key, ok in correct.items()}
+    for key, ok in correct.items():
+        if np.any(ok & ~clean):
+            raise AssertionError(f"{exp.id}: {key}: a sample counted robust is misclassified clean")
+        log.info("%s %-10s accuracy %.3f%s", exp.id, key, accuracy[key], f" loss {loss[key]:.4f}" if key in loss
+                 else "")
     metrics = {"experiment": exp.id, "dataset": exp.dataset, "model": exp.model, "scenario": exp.scenario.name,
-               "n_samples": n, "accuracy": accuracy, "loss": loss}
-    write_json(paths.metrics(exp.id), metrics)
+               "n_samples": n, "accuracy": accuracy, "loss": loss, "strong": strong,
+               "correct": {key: pack(ok) for key, ok in correct.items()}}
     predict = lambda w, x: score(w, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
-    write_npz(paths.examples(exp.id), **examples(compiled, predict, weights, ev, data, min(bs, n), spec.seed))
+    example_arrays = examples(compiled, predict, weights, ev, data, min(bs, n), spec.seed)
+    write_json(paths.metrics(exp.id), metrics)
+    write_npz(paths.examples(exp.id), **example_arrays)
     return metrics

@@ -50,6 +50,11 @@ def train_keys(params: dict, dataset: str) -> list[str]:
         f"{section}.{k}" for k in config(params, dataset) if k not in ("models", "evaluation")]
 
 
+def evaluation_keys(params: dict, dataset: str) -> list[str]:
+    """Dotted params keys an evaluation depends on beyond its training's."""
+    return [f"{DATASETS[dataset].section}.evaluation", "strong_evaluation"]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A (defence, augmentation) pair: how one row of a table was trained."""
@@ -69,6 +74,8 @@ SCENARIOS = {s.name: s for s in (
     Scenario("reg-reduced", "regul.", None, _AUG["reduced"]),
     Scenario("alg1-reg-reduced", "robust+reg.", "robust", _AUG["reduced"]),
     Scenario("alg2-small-step", "robust", "robust_small_step", _AUG["none"]),
+    # MNIST at the thesis's training epsilon 0.3 (its headline claim); offline a longer ramp, see params.yaml
+    Scenario("alg1-eps03", "robust $\\epsilon$=0.3", "robust_eps03", _AUG["none"]),
     # Speech Commands, Tables 5.6, 5.7: Algorithm 2, regularization applied to the spectrogram
     Scenario("alg2", "robust", "robust_alg2", _AUG["none"]),
     Scenario("specaug", "regul.", None, _AUG["spectrogram"]),
@@ -102,6 +109,16 @@ class Table:
     without_attacks: tuple[str, ...] = ()  # attacks left out (Table A.1 has no spatial column)
     columns: tuple[str, ...] = ()  # metric keys shown, if not all of the evaluation (Table 5.8 skips FGSM0.2)
     labels: tuple[tuple[str, str], ...] = ()  # (scenario, row label) where the thesis words it differently
+    models: tuple[str, ...] = ()   # the models shown; () = all of the profile
+    thesis: str = ""               # the thesis table whose numbers it prints in grey; "" = its own id
+    thesis_rows: tuple[tuple[str, str], ...] = ()  # (scenario, the thesis's scenario) where they differ
+
+    @property
+    def thesis_id(self) -> str:
+        return self.thesis or self.id
+
+    def thesis_scenario(self, scenario: str) -> str:
+        return dict(self.thesis_rows).get(scenario, scenario)
 
 
 ALL = "all"  # a figure over every experiment (Figure 5.25)
@@ -132,6 +149,10 @@ TABLES = (
     Table("A_1", "mnist", ("alg2-small-step",),
           "Accuracy (\\%) on MNIST, Algorithm 2 with more, smaller steps (thesis Table A.1).",
           without_attacks=("spatial",)),
+    Table("5_1_eps03", "mnist", ("plain", "alg1-eps03"),
+          "Accuracy (\\%) on MNIST, Algorithm 1 trained at the thesis's $\\epsilon = 0.3$ (the plain and "
+          "robust rows of thesis Table 5.1).", models=("ff", "s4"), thesis="5_1",
+          thesis_rows=(("alg1-eps03", "alg1"),)),
     Table("5_3", "gtsrb", ("plain", "alg1", "reg", "alg1-reg"),
           "Accuracy (\\%) on GTSRB (43 classes), Algorithm 1 (thesis Table 5.3)."),
     Table("5_4", "speech-raw", ("plain", "alg1", "reg"),
@@ -229,19 +250,23 @@ def models(params: dict, dataset: str) -> list[str]:
     return list(config(params, dataset)["models"])
 
 
+def chosen_models(params: dict, dataset: str, wanted: tuple[str, ...]) -> list[str]:
+    """The models of `wanted` the profile runs on the dataset (all of them if `wanted` is empty; the
+    profile's first if it runs none of them)."""
+    available = models(params, dataset)
+    return ([m for m in wanted if m in available] or available[:1]) if wanted else available
+
+
 def table_experiments(params: dict, table: Table) -> list[Experiment]:
     return [Experiment(table.dataset, m, SCENARIOS[s])
-            for m in models(params, table.dataset) for s in table.scenarios]
+            for m in chosen_models(params, table.dataset, table.models) for s in table.scenarios]
 
 
 def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
     if figure.dataset == ALL:
         return all_experiments(params)
-    available = models(params, figure.dataset)
-    chosen = available
-    if figure.models:
-        chosen = [m for m in figure.models if m in available] or available[:1]
-    return [Experiment(figure.dataset, m, SCENARIOS[s]) for m in chosen for s in figure.scenarios]
+    return [Experiment(figure.dataset, m, SCENARIOS[s]) for m in chosen_models(params, figure.dataset, figure.models)
+            for s in figure.scenarios]
 
 
 def figure_inputs(params: dict, figure: Figure) -> list[str]:
@@ -293,7 +318,7 @@ def get_figure(figure_id: str) -> Figure:
 def attack_columns(params: dict, dataset: str, without: tuple[str, ...] = ()) -> list[Column]:
     """The metric columns of a dataset's evaluation: every registered attack that applies to its kind
     of data (Plain, PGD and FGSM at each epsilon, Spatial for images) but those `without` names."""
-    ev = spec.evaluation_spec(config(params, dataset)["evaluation"])
+    ev = spec.evaluation_spec(params, dataset)
     return attack_registry.columns(ev, DATASETS[dataset].kind, without)
 
 

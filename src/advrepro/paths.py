@@ -48,6 +48,11 @@ def table(table_id: str) -> str:
     return f"paper/tables/table_{table_id}.tex"
 
 
+def strong_table(table_id: str) -> str:
+    """The companion of a thesis table: natural accuracy and the worst case over the strong attacks."""
+    return f"paper/tables/table_{table_id}_strong.tex"
+
+
 def figure(figure_id: str) -> str:
     return f"paper/figures/figure_{figure_id}.pdf"
 
@@ -63,4 +68,5 @@ def thesis_numbers(table_id: str) -> str:
 
 FINDINGS = "paper/generated/findings.tex"
 TIMING = "paper/generated/timing.tex"
+SANITY = "paper/generated/sanity.tex"
 PAPER = "paper/main.pdf"

@@ -67,6 +67,17 @@ class DefenceSpec:
 
 
 @dataclass(frozen=True)
+class StrongSpec:
+    """params.yaml's `strong_evaluation`: the sizes of the strong attacks every evaluation runs."""
+    pgd_steps: int           # PGD from a random start, step 2.5 epsilon / pgd_steps
+    pgd_restarts: int
+    apgd_steps: int          # APGD-CE and APGD-DLR
+    apgd_targets: int        # APGD-DLR: the likeliest wrong classes attacked, one run each
+    square_queries: int      # the gradient-free Square attack
+    box_epsilon: float       # the sanity check's epsilon: 2 is the whole [-1, 1] box
+
+
+@dataclass(frozen=True)
 class EvaluationSpec:
     n_samples: int
     batch_size: int
@@ -74,6 +85,7 @@ class EvaluationSpec:
     pgd_steps: int
     pgd_stepsize: float
     example_epsilon: float
+    strong: StrongSpec
     spatial_rotations: tuple[float, ...] = ()
     spatial_translations: tuple[float, ...] = ()
 
@@ -100,8 +112,12 @@ class ExperimentSpec:
         return out
 
 
-def evaluation_spec(section: Mapping[str, Any]) -> EvaluationSpec:
-    return _build(EvaluationSpec, section)
+def evaluation_spec(params: dict, dataset: str) -> EvaluationSpec:
+    """A dataset's evaluation section with the shared strong-evaluation sizes."""
+    from .experiments import config
+
+    return _build(EvaluationSpec, config(params, dataset)["evaluation"],
+                  strong=_build(StrongSpec, params["strong_evaluation"]))
 
 
 def defence_spec(section: Mapping[str, Any] | None) -> DefenceSpec | None:
@@ -120,6 +136,6 @@ def experiment_spec(params: dict, experiment) -> ExperimentSpec:
         architecture=_build(ArchitectureSpec, section["model"]),
         train=_build(TrainSpec, section["train"]),
         regularization=_build(RegularizationSpec, section["regularization"]),
-        evaluation=evaluation_spec(section["evaluation"]),
+        evaluation=evaluation_spec(params, experiment.dataset),
         defence=defence_spec(None if key is None else section[key]),
     )

@@ -34,6 +34,7 @@ rule evaluate:
         examples=paths.examples("{exp}"),
     params:
         evaluation=lambda wc: registry.config(P, EXPERIMENTS[wc.exp].dataset)["evaluation"],
+        strong=P["strong_evaluation"],
     resources:
         gpu=GPU,
     log:

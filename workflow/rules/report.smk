@@ -6,9 +6,10 @@ FIGURES = {f.id: f for f in registry.FIGURES}
 rule table:
     input:
         metrics=lambda wc: [paths.metrics(e.id) for e in registry.table_experiments(P, TABLES[wc.id])],
-        thesis=paths.thesis_numbers("{id}"),
+        thesis=lambda wc: paths.thesis_numbers(TABLES[wc.id].thesis_id),
     output:
         paths.table("{id}"),
+        paths.strong_table("{id}"),
     wildcard_constraints:
         id="|".join(TABLES),
     log:
@@ -43,6 +44,18 @@ rule findings:
         "{CLI:q} findings --profile {PROFILE:q} --log {log:q}"
 
 
+rule sanity:
+    input:
+        [paths.metrics(e) for e in EXPERIMENTS],
+        [paths.thesis_numbers(t.thesis_id) for t in TABLES.values()],
+    output:
+        paths.SANITY,
+    log:
+        paths.log("report", "sanity"),
+    shell:
+        "{CLI:q} sanity --profile {PROFILE:q} --log {log:q}"
+
+
 rule timing:
     input:
         [paths.timing(e) for e in EXPERIMENTS],
@@ -60,6 +73,8 @@ rule paper:
         paths.FINDINGS,
         paths.TIMING,
         [paths.table(t) for t in TABLES],
+        [paths.strong_table(t) for t in TABLES],
+        paths.SANITY,
         [paths.figure(f) for f in FIGURES],
         [paths.figure_block(f) for f in FIGURES],
     output:

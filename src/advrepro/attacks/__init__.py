@@ -73,6 +73,45 @@ ATTACKS: Registry[Attack] = Registry("attack", [
 ])
 
 
+# The strong evaluation (evaluate.strong_worst_case): per epsilon, each attack runs, in this order, on the
+# samples every attack before it (the thesis's FGSM and PGD included) left correctly classified; the
+# worst case over all of them is the robust accuracy the claims use. Sizes: params.yaml's
+# strong_evaluation. `gradient=False` marks the gradient-free check against gradient masking (run last);
+# `probe` the convergence check (PGD with twice the steps), run after the other gradient attacks.
+@dataclass(frozen=True)
+class StrongAttack:
+    name: str
+    label: str
+    make: Callable                    # as Attack.make
+    gradient: bool = True
+    probe: bool = False
+
+
+STRONG: Registry[StrongAttack] = Registry("strong attack", [
+    StrongAttack("pgd_rs", "PGD-RS", lazy("pgd", "make_restarts")),      # random start, restarts
+    StrongAttack("apgd_ce", "APGD-CE", lazy("apgd", "make_ce")),
+    StrongAttack("apgd_dlr", "APGD-DLR", lazy("apgd", "make_dlr")),      # targeted; margin for 2 classes
+    StrongAttack("pgd_2x", "PGD-RS 2x", lazy("pgd", "make_doubled"), probe=True),  # 2x the steps
+    StrongAttack("square", "Square", lazy("square"), gradient=False),
+])
+WORST = "worst"   # metric key prefix of the worst case: worst_0.1
+BOX = "box"       # metric key of the sanity check at strong_evaluation.box_epsilon
+
+
+def worst_key(epsilon: float) -> str:
+    return f"{WORST}_{epsilon:g}"
+
+
+def worst_columns(ev) -> list[Column]:
+    """The worst-case columns at each evaluation epsilon ("worst_0.1", "Worst0.1", "the worst case at 0.1")."""
+    return [Column(worst_key(e), f"Worst{e:g}", WORST, e, f"worst case {e:g}") for e in ev.epsilons]
+
+
+def epsilon_attacks(kind: str) -> list[Attack]:
+    """The registered attacks with an epsilon (FGSM, PGD): the thesis's part of the worst case."""
+    return [a for a in ATTACKS.values() if a.per_epsilon and kind in a.kinds]
+
+
 def columns(ev, kind: str, without: tuple[str, ...] = ()) -> list[Column]:
     """The metric columns of an evaluation spec on data of this kind, in the metrics files' order,
     leaving out the attacks `without` names."""

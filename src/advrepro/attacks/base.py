@@ -1,6 +1,7 @@
 """What every attack shares: the valid input range, the projection, the loss."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -14,3 +15,25 @@ def project(x_adv, x0, epsilon):
 
 def cross_entropy(logits, y):
     return optax.softmax_cross_entropy_with_integer_labels(logits, y)
+
+
+def uniform_start(key, x0, epsilon):
+    """A uniform random point of the epsilon-ball around x0, inside the box."""
+    return project(x0 + jax.random.uniform(key, x0.shape, x0.dtype, -1.0, 1.0) * epsilon, x0, epsilon)
+
+
+def margin(logits, y):
+    """z_y - max_{j != y} z_j: negative once the sample is misclassified."""
+    true = jnp.take_along_axis(logits, y[:, None], -1)[:, 0]
+    other = jnp.max(jnp.where(jax.nn.one_hot(y, logits.shape[-1], dtype=bool), -jnp.inf, logits), -1)
+    return true - other
+
+
+def keep_best(best, candidate):
+    """Per sample, the better of two (x, loss, fooled) triples: a fooled one beats one that is not; among
+    equals the higher loss wins (ties keep `best`, so the earlier restart or iterate stays)."""
+    bx, bl, bf = best
+    cx, cl, cf = candidate
+    take = (cf & ~bf) | ((cf == bf) & (cl > bl))
+    mask = take.reshape((-1,) + (1,) * (bx.ndim - 1))
+    return jnp.where(mask, cx, bx), jnp.where(take, cl, bl), bf | cf

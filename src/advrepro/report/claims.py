@@ -2,19 +2,23 @@
 figure, this run's figure, and a verdict computed by the rule the claim states.
 
 Verdicts as in checks.py.
-Accuracies are means over the profile's models, in percent.
+Accuracies are means over the profile's models, in percent; this run's accuracy under attack is the
+per-sample worst case over every attack (the thesis's: its PGD).
 """
 from __future__ import annotations
 
 import statistics
 
-from ..attacks import ATTACKS
-from ..experiments import SCENARIOS, Experiment, config, models
+from ..attacks import ATTACKS, worst_key
+from ..experiments import SCENARIOS, TABLES, Experiment, models, table_experiments
 from . import results, timing
 from .checks import VERDICTS, Check, tally
 
-# The thesis states its claims at its own epsilons; the attack registry owns the metric keys.
+# The thesis states its claims at its own epsilons, under its PGD; this run's side of every robustness claim
+# is the per-sample worst case over all attacks (evaluate.strong_worst_case). The registry owns the keys.
 PGD_01, PGD_03 = ATTACKS["pgd"].key(0.1), ATTACKS["pgd"].key(0.3)
+WORST_01, WORST_03 = worst_key(0.1), worst_key(0.3)
+HEADLINE = next(t for t in TABLES if t.id == "5_1_eps03")  # Algorithm 1 trained at epsilon 0.3
 
 
 def _acc(dataset: str, scenario: str, column: str, model: str) -> float:
@@ -36,16 +40,16 @@ def _pct(x: float) -> str:
 
 def claims(params: dict) -> list[Check]:
     out = []
-    mnist_eps = config(params, "mnist")["robust"]["epsilon"]
-    ours = _mean(params, "mnist", "alg1", PGD_03)
+    trained = [e for e in table_experiments(params, HEADLINE) if e.scenario.name == "alg1-eps03"]
+    ours = statistics.fmean(100 * results.metrics(e)["accuracy"][WORST_03] for e in trained)
     out.append(Check("5.1", "Algorithm~1 keeps MNIST models close to 90\\,\\% under PGD $\\epsilon=0.3$ "
-                     "(reproduced if the mean is at least 80\\,\\%; needs training at $\\epsilon = 0.3$)",
-                     _pct(_thesis_mean("5_1", "alg1", PGD_03)), _pct(ours),
-                     None if mnist_eps < 0.3 else ours >= 80))
-    ours = _mean(params, "mnist", "plain", PGD_03)
+                     "(reproduced if the mean worst case over all attacks at $\\epsilon = 0.3$ of the models "
+                     f"trained at $\\epsilon = 0.3$, {', '.join(e.label.split()[0] for e in trained)}, is at least "
+                     "80\\,\\%)", _pct(_thesis_mean("5_1", "alg1", PGD_03)), _pct(ours), ours >= 80))
+    ours = _mean(params, "mnist", "plain", WORST_03)
     out.append(Check("5.1", "Plainly trained MNIST models lose almost everything to PGD $\\epsilon=0.3$ "
                      "(mean below 20\\,\\%)", _pct(_thesis_mean("5_1", "plain", PGD_03)), _pct(ours), ours < 20))
-    gains = [_acc("mnist", "alg1", PGD_01, m) - _acc("mnist", "plain", PGD_01, m)
+    gains = [_acc("mnist", "alg1", WORST_01, m) - _acc("mnist", "plain", WORST_01, m)
              for m in models(params, "mnist")]
     out.append(Check("5.1", "Algorithm~1 raises PGD $\\epsilon=0.1$ accuracy over plain training on MNIST "
                      "(every model)", "all 4", f"{sum(g > 0 for g in gains)} of {len(gains)}",
@@ -64,7 +68,7 @@ def claims(params: dict) -> list[Check]:
                      f"plain {_thesis_mean('5_3', 'plain', 'plain'):.1f}\\,\\% (mean)",
                      f"{sum(best_plain)} of {len(best_plain)}",
                      all(best_plain)))
-    gtsrb_gain = max(_acc("gtsrb", "alg1", PGD_01, m) - _acc("gtsrb", "plain", PGD_01, m)
+    gtsrb_gain = max(_acc("gtsrb", "alg1", WORST_01, m) - _acc("gtsrb", "plain", WORST_01, m)
                      for m in models(params, "gtsrb"))
     out.append(Check("5.2", "On GTSRB, robust training brings no meaningful PGD robustness (no model gains more "
                      "than 10 points at $\\epsilon=0.1$)", "$\\le$ 3 points", f"at most {gtsrb_gain:+.1f} points",
@@ -80,16 +84,17 @@ def claims(params: dict) -> list[Check]:
                      f"{_thesis_mean('5_5', 'alg1', 'plain'):.1f} / {_thesis_mean('5_6', 'alg2', 'plain'):.1f} vs.\\ "
                      f"{_thesis_mean('5_5', 'plain', 'plain'):.1f}\\,\\%", f"{a1:.1f} / {a2:.1f} vs.\\ {db:.1f}\\,\\%",
                      a1 < db - 10 and a2 >= db - 10))
-    plain_pgd, alg1_pgd = _mean(params, "urban-mel", "plain", PGD_01), _mean(params, "urban-mel", "alg1", PGD_01)
+    plain_pgd, alg1_pgd = _mean(params, "urban-mel", "plain", WORST_01), _mean(params, "urban-mel", "alg1", WORST_01)
     plain_nat, alg1_nat = _mean(params, "urban-mel", "plain", "plain"), _mean(params, "urban-mel", "alg1", "plain")
     out.append(Check("5.4", "On UrbanSound8K spectrograms, Algorithm~1 raises PGD $\\epsilon=0.1$ accuracy without "
                      "costing natural accuracy (more than 5 points)",
                      f"PGD {_thesis_mean('5_9', 'plain', PGD_01):.1f} $\\to$ "
                      f"{_thesis_mean('5_9', 'alg1', PGD_01):.1f}\\,\\%",
-                     f"PGD {plain_pgd:.1f} $\\to$ {alg1_pgd:.1f}, natural {plain_nat:.1f} $\\to$ {alg1_nat:.1f}\\,\\%",
+                     f"worst {plain_pgd:.1f} $\\to$ {alg1_pgd:.1f}, "
+                     f"natural {plain_nat:.1f} $\\to$ {alg1_nat:.1f}\\,\\%",
                      alg1_pgd > plain_pgd and alg1_nat >= plain_nat - 5))
     diffs = [abs(_acc("urban-meldb", "alg1", c, m) - _acc("urban-meldb", "alg2", c, m))
-             for m in models(params, "urban-meldb") for c in ("plain", PGD_01)]
+             for m in models(params, "urban-meldb") for c in ("plain", WORST_01)]
     out.append(Check("A.4", "On UrbanSound8K Mel+dB, Algorithms 1 and 2 give very similar outcomes (mean "
                      "difference at most 5 points, natural and PGD $\\epsilon=0.1$)", "similar",
                      f"{statistics.fmean(diffs):.1f} points", statistics.fmean(diffs) <= 5))
