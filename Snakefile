@@ -2,20 +2,46 @@
 # The experiments come from the same registry as dvc.yaml (src/advrepro/experiments.py).
 #   snakemake --cores all --resources gpu=1          # the whole pipeline -> paper/main.pdf
 #   snakemake --cores all --config profile=thesis    # the thesis's own sizes (GPU)
+import os
 import sys
+from pathlib import Path
 
 from advrepro import experiments as registry, paths
+from advrepro.errors import AdvreproError
 from advrepro.params import load_params
 
-configfile: "params.yaml"
-
-# Validated before any job runs; `--config profile=...` selects a profile.
-P = load_params("params.yaml", config.get("profile"))
+# params.yaml is read by advrepro.params alone (strictly: bounded, no duplicate keys), validated before any
+# job runs. `--config profile=...` is the one key --config takes: every other knob lives in params.yaml,
+# where DVC sees it too, so any other key is refused rather than silently ignored.
+try:
+    unknown = sorted(set(config) - {"profile"})
+    if unknown:
+        raise AdvreproError(f"--config: unknown key(s) {', '.join(map(repr, unknown))}: the only one is "
+                            "'profile'; every other setting lives in params.yaml (or `dvc exp run -S key=value`)")
+    P = load_params("params.yaml", config.get("profile"))
+except AdvreproError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
 PROFILE = P["profile"]
 GPU = 1 if P["device"] == "gpu" else 0   # thesis profile: training jobs queue for the GPU
 # The interpreter running Snakemake runs the CLI too, so an un-activated venv works. A list, so that
 # `{CLI:q}` quotes each word (a checkout whose path has a space works).
 CLI = [sys.executable, "-m", "advrepro.cli"]
+
+# In a DVC repository, every job notes its DVC stage and the run's end (failed or not) records them in
+# dvc.lock and the DVC cache: both engines then see one state (src/advrepro/dvcsync.py).
+if Path(".dvc").is_dir():
+    from advrepro import dvcsync
+
+    os.environ[dvcsync.JOURNAL_ENV] = os.path.abspath(dvcsync.JOURNAL)
+
+onsuccess:
+    if Path(".dvc").is_dir():
+        shell("{CLI:q} dvc-commit --journal --quiet")
+
+onerror:
+    if Path(".dvc").is_dir():
+        shell("{CLI:q} dvc-commit --journal --quiet")
 
 onstart:
     from advrepro import runtime

@@ -74,9 +74,9 @@ def project(tmp_path, raw_params):
     return tmp_path
 
 
-def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def run_cli(cwd: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "advrepro.cli", *args, "--quiet"], cwd=cwd, capture_output=True,
-                          text=True)
+                          text=True, timeout=timeout)
 
 
 def digest(path: Path) -> str:

@@ -22,6 +22,7 @@ from advrepro.data import mnist
 from advrepro.experiments import FIGURES, SOURCES, TABLES, all_experiments
 from advrepro.params import load_params
 
+from .badinput import snapshot
 from .conftest import ROOT, tiny_params
 
 BIN = Path(sys.executable).parent
@@ -86,7 +87,7 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB)
     assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)
     prepares = {f"prepare_{s}": 1 for s in SOURCES}
-    assert counts == {"all": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES), "findings": 1,
+    assert counts == {"all": 1, "validate": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES), "findings": 1,
                       "paper": 1, **prepares, "sanity": 1, "table": len(TABLES), "timing": 1, "train": n_exp}, counts
     assert "train mnist-s4-alg1 --profile thesis" in out
     assert "train speech-meldb-gru-alg2-specaug --profile thesis" in out
@@ -129,10 +130,15 @@ def test_snakemake_and_dvc_see_the_same_steps_and_dependencies(tmp_path, raw_par
 def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, npm_tarball):
     params = tiny_params(raw_params, models=("ff",))
     proj = copy_project(tmp_path / "proj", params)
+    run([str(BIN / "advrepro"), "dvc-yaml"], proj)
+    run(["git", "init", "-q"], proj)
+    run([str(BIN / "dvc"), "init", "-q"], proj)
+    run(["git", "add", "-A"], proj)
+    run(["git", "commit", "-qm", "tiny project"], proj)
     (proj / paths.raw_dir("mnist")).mkdir(parents=True)
     shutil.copy(npm_tarball, proj / paths.raw_dir("mnist"))
 
-    # 1. Snakemake, as `make reproduce` runs it.
+    # 1. Snakemake, as `make reproduce` runs it, in a git + DVC repository as a clone is.
     run([str(BIN / "snakemake"), "--cores", "2", "--resources", "gpu=1"], proj)
     assert (proj / paths.PAPER).stat().st_size > 10_000
     table = (proj / paths.table("5_1")).read_text()
@@ -160,20 +166,40 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     assert "\\thesis{81.7}" in (proj / paths.table("5_3")).read_text()  # GTSRB, FF plain
     assert "Claims of the thesis, checked" in text and "Training time" in text
     assert "Nothing to be done" in run([str(BIN / "snakemake"), "-n", "--cores", "2"], proj).stdout
+    # One state for both engines: the run recorded its jobs in dvc.lock and the DVC cache.
+    assert "Data and pipelines are up to date" in run([str(BIN / "dvc"), "status"], proj).stdout
+    assert "Running stage" not in run([str(BIN / "dvc"), "repro", "--dry"], proj).stdout
+    run(["git", "add", "-A"], proj)
+    run(["git", "commit", "-qm", "snakemake results"], proj)
+
+    # Bad values given to DVC stop at the validate stage: data, results and params.yaml as they were.
+    def files() -> dict[str, str]:  # every file, the engines' own bookkeeping aside
+        return snapshot(proj, skip=(".git/", ".dvc/tmp", ".snakemake", ".cache"))
+    before = files()
+    bad = subprocess.run([str(BIN / "dvc"), "exp", "run", "-S", "mnist.train.epochs=ten"], cwd=proj,
+                         capture_output=True, text=True, env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
+    assert bad.returncode != 0 and "mnist.train.epochs: bad value 'ten'" in bad.stdout + bad.stderr
+    assert "restored as it was" in bad.stdout + bad.stderr
+    assert files() == before
+    assert run(["git", "status", "--porcelain"], proj).stdout == ""  # params.yaml included
+    good = (proj / "params.yaml").read_text()
+    (proj / "params.yaml").write_text(good.replace("epochs: 2", "epochs: ten", 1))
+    bad = subprocess.run([str(BIN / "dvc"), "repro"], cwd=proj, capture_output=True, text=True,
+                         env=dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}"))
+    assert bad.returncode != 0 and "epochs: bad value 'ten'" in bad.stdout + bad.stderr
+    after = files()
+    assert {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)} == {"params.yaml"}
+    (proj / "params.yaml").write_text(good)
 
     # 2. DVC on the same project, from the raw data again: a second run of every section (one table or
     # experiment each: MNIST, GTSRB, Speech Commands, UrbanSound8K), compared file by file with the first,
     # then nothing to do. DVC runs one stage at a time and rewrites dvc.lock after each, hence not all.
     first_run = determinism.digests(proj)
-    run([str(BIN / "advrepro"), "dvc-yaml"], proj)
-    shutil.rmtree(proj / "results")
-    shutil.rmtree(proj / ".snakemake")
-    run(["git", "init", "-q"], proj)
-    run([str(BIN / "dvc"), "init", "-q"], proj)
-    run(["git", "add", "-A"], proj)
-    run(["git", "commit", "-qm", "tiny project"], proj)
+    # (and the DVC cache, which the Snakemake run filled: DVC would check the outputs out instead of running)
+    for generated in ("results", "paper/tables", "paper/figures", "paper/generated", ".snakemake", ".dvc/cache"):
+        shutil.rmtree(proj / generated)
     targets = ["table-A_1", "table-5_10", "evaluate-gtsrb-ff-plain", "evaluate-speech-raw-ff-plain"]
-    run([str(BIN / "dvc"), "repro", *targets], proj)
+    run([str(BIN / "dvc"), "repro", "--no-run-cache", *targets], proj)
     second_run = determinism.digests(proj)
     judged = [rel for rel in second_run if determinism.wall_clock_reason(rel) is None]
     for kind in ("processed/mnist", "processed/gtsrb", "processed/speech-raw", "processed/urban-mel",
@@ -184,6 +210,10 @@ def test_snakemake_then_dvc_reproduce_the_tiny_pipeline(tmp_path, raw_params, np
     metrics_dvc = [p.name for p in (proj / "results/metrics").iterdir()]
     assert len(metrics_dvc) == 5 and "urban-mel-ff-alg2-reg.json" in metrics_dvc
     assert "up to date" in run([str(BIN / "dvc"), "repro", *targets], proj).stdout
+    # ... and Snakemake sees what DVC made as done.
+    made = [paths.table("A_1"), paths.table("5_10"), paths.metrics("gtsrb-ff-plain"),
+            paths.metrics("speech-raw-ff-plain")]
+    assert "Nothing to be done" in run([str(BIN / "snakemake"), "-n", "--cores", "2", *made], proj).stdout
     run(["git", "add", "-A"], proj)
     run(["git", "commit", "-qm", "baseline results"], proj)
 

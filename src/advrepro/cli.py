@@ -14,16 +14,18 @@
     advrepro paper                    -> paper/main.pdf (latexmk)
     advrepro list                     experiments, tables and figures of the active profile
     advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
+    advrepro dvc-commit               record the outputs in dvc.lock (after a Snakemake run, in a DVC repository)
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from . import paths
-from .errors import AdvreproError
+from .errors import AdvreproError, ParamsError
 from .params import load_params
 
 log = logging.getLogger("advrepro")
@@ -49,6 +51,10 @@ def _jax_ready(p: dict) -> None:
 def cmd_validate(p: dict, args) -> None:
     from .experiments import all_experiments
 
+    if args.mark:
+        from . import dvcsync
+
+        dvcsync.write_marker(args.mark)
     print(f"{args.params}: valid; profile {p['profile']!r}, {len(all_experiments(p))} experiments")
 
 
@@ -74,7 +80,7 @@ def cmd_train(p: dict, args) -> None:
     from . import data, train
     from .spec import experiment_spec
 
-    train.train(experiment_spec(p, exp), data.load(exp.dataset), progress=not args.quiet)
+    train.train(experiment_spec(p, exp), data.load(exp.dataset, params=p), progress=not args.quiet)
 
 
 def cmd_evaluate(p: dict, args) -> None:
@@ -85,7 +91,7 @@ def cmd_evaluate(p: dict, args) -> None:
     from . import data, evaluate
     from .spec import experiment_spec
 
-    evaluate.evaluate(experiment_spec(p, exp), data.load(exp.dataset, views=False), progress=not args.quiet)
+    evaluate.evaluate(experiment_spec(p, exp), data.load(exp.dataset, views=False, params=p), progress=not args.quiet)
 
 
 def cmd_table(p: dict, args) -> None:
@@ -158,14 +164,23 @@ def cmd_dvc_yaml(p: dict, args) -> None:
     text = dvcgen.render(p)
     target = Path(args.output)
     if args.check:
-        if not target.exists() or target.read_text() != text:
-            raise SystemExit(f"error: {target} is stale; regenerate it with `advrepro dvc-yaml`")
+        if not target.is_file() or target.read_text() != text:
+            raise AdvreproError(f"{target} is stale; regenerate it with `advrepro dvc-yaml`")
         print(f"{target} is up to date")
         return
     from .io import write_text
 
     write_text(target, text)
     print(f"wrote {target}")
+
+
+def cmd_dvc_commit(p: dict, args) -> None:
+    from . import dvcsync
+
+    if args.journal:
+        dvcsync.commit_journal()
+    else:
+        dvcsync.commit_all()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import SOURCES
 
     dataset = ("dataset", {"choices": SOURCES.names(), "metavar": "SOURCE", "help": " | ".join(SOURCES)})
-    add("validate", cmd_validate, "check params.yaml against its schema")
+    sp = add("validate", cmd_validate, "check params.yaml against its schema")
+    sp.add_argument("--mark", metavar="FILE", help="then write this marker (the DVC validate stage's output); "
+                    "inside `dvc exp run`, a rejected params.yaml is put back as it was")
     add("fetch", cmd_fetch, "fetch a dataset's raw files (checksummed)", dataset)
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)
     add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}))
@@ -204,17 +221,43 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from the experiment registry")
     sp.add_argument("--check", action="store_true", help="fail if dvc.yaml differs from what would be generated")
     sp.add_argument("--output", default="dvc.yaml")
+    sp = add("dvc-commit", cmd_dvc_commit, "record the outputs that exist in dvc.lock and the DVC cache (a Snakemake "
+             "run does this for its own jobs in a DVC repository)")
+    sp.add_argument("--journal", action="store_true", help="only the stages of the Snakemake jobs not yet recorded")
     return parser
+
+
+def _os_message(exc: OSError) -> str:
+    """One line naming the path: a directory where a file belongs, a read-only directory, a full disk."""
+    what = exc.strerror or str(exc)
+    if exc.filename is None:
+        return what
+    return f"{exc.filename}: {what}" + (f" -> {exc.filename2}" if exc.filename2 else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log)
     try:
+        _setup_logging(args.log)
         p = load_params(args.params, args.profile)
         args.fn(p, args)
+        if os.environ.get("ADVREPRO_DVC_JOURNAL"):
+            from . import dvcsync
+
+            dvcsync.record(args)
+    except ParamsError as exc:
+        note = ""
+        if getattr(args, "mark", None):  # the DVC validate stage
+            from . import dvcsync
+
+            note = dvcsync.undo_rejected_experiment(args.params, exc)
+        print(f"error: {exc}{note}", file=sys.stderr)
+        return 2
     except AdvreproError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {_os_message(exc)}", file=sys.stderr)
         return 2
     return 0
 

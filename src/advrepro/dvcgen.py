@@ -46,11 +46,15 @@ def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
 
 
 def stages(params: dict) -> dict:
-    out: dict[str, dict] = {}
+    # First: a bad value stops DVC here, before any stage deletes its outputs (they survive: persist).
+    validate = _stage(f"advrepro validate --mark {paths.VALIDATED}", params=[{"params.yaml": None}],
+                      outs=[{paths.VALIDATED: {"cache": False, "persist": True}}])
+    out: dict[str, dict] = {"validate": validate}
     for source in SOURCES.values():
         src, code = source.name, [f"{CODE}/{c}" for c in source.code]
         out[f"fetch-{src}"] = _stage(f"advrepro fetch {src} --log {paths.log('data', 'fetch-' + src)}",
-                                     deps=code, params=list(source.fetch_params), outs=[paths.raw_dir(src)])
+                                     deps=[paths.VALIDATED] + code, params=list(source.fetch_params),
+                                     outs=[paths.raw_dir(src)])
         out[f"prepare-{src}"] = _stage(f"advrepro prepare {src} --log {paths.log('data', 'prepare-' + src)}",
                                        deps=[paths.raw_dir(src)] + code, params=PROFILE_PARAMS + data_keys(params, src),
                                        outs=[paths.processed(d) for d in source_datasets(src)])

@@ -6,7 +6,11 @@ class AdvreproError(RuntimeError):
 
 
 class ParamsError(AdvreproError, ValueError):
-    """A params.yaml problem."""
+    """A params.yaml problem; `key` is the path of the value at fault, where there is one."""
+
+    def __init__(self, message: str, key=()):
+        super().__init__(message)
+        self.key = tuple(key)
 
 
 class DataError(AdvreproError):

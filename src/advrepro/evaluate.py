@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import errno
 import logging
 import zlib
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +23,8 @@ from . import paths
 from .attacks import ATTACKS, BOX, STRONG, columns, epsilon_attacks, worst_key
 from .attacks.base import cross_entropy
 from .data import DATASETS, Arrays
-from .io import write_json, write_npz
+from .errors import CheckpointError, DataError
+from .io import atomic_paths, write_json, write_npz
 from .models.classifier import load_trained
 from .spec import EvaluationSpec, ExperimentSpec
 
@@ -155,6 +158,12 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     is also classified correctly clean (delta = 0 is in the ball): robust accuracy <= natural accuracy."""
     exp, ev = spec.experiment, spec.evaluation
     kind = DATASETS[exp.dataset].kind
+    if len(data.y_test) == 0:
+        raise DataError(f"{paths.processed(exp.dataset)}: the test set is empty; nothing to evaluate")
+    outputs = (paths.metrics(exp.id), paths.examples(exp.id))
+    for out in outputs:  # before the work, not after it
+        if Path(out).is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", out)
     clf, weights = load_trained(spec, data)
     n = min(ev.n_samples, len(data.y_test))
     x_all, y_all = data.x_test[:n], data.y_test[:n]
@@ -176,6 +185,10 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
                 ok[i:i + bs] = np.asarray(pred == y)
                 total_loss += float(jnp.sum(ce))
                 bar.update()
+            if not np.isfinite(total_loss):  # NaN/inf logits would otherwise pass as numbers
+                raise CheckpointError(f"{paths.checkpoint(exp.id)}: the model gives NaN or infinite logits on the "
+                                      f"{'clean' if key == ATTACKS['plain'].key() else key} test inputs of "
+                                      f"{paths.processed(exp.dataset)}; retrain it")
             correct[key] = ok
             loss[key] = round(total_loss / n, 6)
         clean = correct[ATTACKS["plain"].key()]
@@ -194,6 +207,7 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
                "correct": {key: pack(ok) for key, ok in correct.items()}}
     predict = lambda w, x: score(w, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
     example_arrays = examples(compiled, predict, weights, ev, data, min(bs, n), spec.seed)
-    write_json(paths.metrics(exp.id), metrics)
-    write_npz(paths.examples(exp.id), **example_arrays)
+    with atomic_paths(*outputs) as (metrics_tmp, examples_tmp):  # both or neither
+        write_json(metrics_tmp, metrics)
+        write_npz(examples_tmp, **example_arrays)
     return metrics

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from .errors import DataError
 
 
 def _current_umask() -> int:
@@ -26,7 +30,27 @@ _UMASK = _current_umask()
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
+    with atomic_paths(path) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
+    """All or nothing for a command with several outputs: yield a temporary path beside each of `paths`;
+    only when the block succeeds are they all renamed into place (quick renames, after every write has
+    succeeded), so a failure leaves every earlier output as it was."""
+    for path in map(Path, paths):  # checked before any work, so that no rename can fail half-way
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", str(path))
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(_temporary_beside(Path(p))) for p in paths]
+        yield temps
+        for tmp, path in zip(temps, paths, strict=True):
+            os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _temporary_beside(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -34,7 +58,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes it owner-only; the renamed file gets open()'s usual mode
     try:
         yield tmp
-        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -53,8 +76,26 @@ def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def regular(path: str | Path) -> Path:
+    """`path`, refused with a DataError if it exists but is not a regular file: reading a FIFO blocks forever,
+    a device such as /dev/zero never ends."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file")
+    return path
+
+
 def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
+    """A JSON file; a truncated or damaged one is a DataError naming it."""
+    regular(path)
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); delete it and rerun the step that writes it") from None
 
 
 def write_npz(path: str | Path, **arrays) -> None:
@@ -73,6 +114,7 @@ def write_npz(path: str | Path, **arrays) -> None:
 
 def read_npz(path: str | Path, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """All arrays of an npz file except those named in `skip` (never unpickled)."""
+    regular(path)
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files if k not in skip}
 

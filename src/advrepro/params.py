@@ -6,6 +6,8 @@ one line naming the key before any data is touched.
 from __future__ import annotations
 
 import copy
+import math
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,96 @@ def _schema() -> dict:
     return schema
 
 
+# A params file is a few tens of kilobytes: anything far larger, or a stream, is not one.
+MAX_BYTES = 1 << 20
+# Aliases let a tiny file expand to an enormous structure (a "billion laughs"); params.yaml uses none.
+MAX_ALIASES = 20
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses duplicate keys (PyYAML keeps the last silently) and counts aliases."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise _LoadError(f"line {mark.line + 1}: more than {MAX_ALIASES} YAML aliases (*name)")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise _LoadError(f"line {key_node.start_mark.line + 1}: a key that is not a scalar") from None
+            if duplicate:
+                raise _LoadError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+class _LoadError(Exception):
+    pass
+
+
+def read_yaml(path: str | Path, what: str = "params file"):
+    """Parse a small YAML file strictly: a regular file of at most MAX_BYTES, UTF-8, no duplicate keys, at
+    most MAX_ALIASES aliases. Raises ParamsError with one line naming the file."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block, /dev/zero never ends, a directory fails oddly
+        raise ParamsError(f"{path}: not a regular file (a {what} must be one)")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ParamsError(f"{path}: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise ParamsError(f"{path}: larger than {MAX_BYTES // 1024} KiB; not a {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ParamsError(f"{path}: line {line}: byte {data[exc.start]:#04x} is not UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except _LoadError as exc:
+        raise ParamsError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"{path}:{where} YAML syntax error: {problem}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: nested too deeply") from None
+
+
+def _check_numbers(value, where: list[str], source: str) -> None:
+    """NaN and ±inf are refused everywhere: every bound in the schema lets NaN through (comparisons with
+    NaN are false), and no knob of this pipeline has a meaning for an infinite value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        key = ".".join(where) or "<top level>"
+        raise ParamsError(f"{source}: {key}: bad value {value!r}: not a finite number", where)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        _check_numbers(v, where + [str(k)], source)
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     """Return base with override merged in (dicts recursively, everything else replaced)."""
     out = copy.deepcopy(base)
@@ -39,6 +131,14 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+# Integers are ints: JSON Schema counts 3.0 as an integer, which then reaches range() or an array shape
+# and fails deep inside numpy or JAX. The rule: an integer knob is written without a decimal point.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)))
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
@@ -48,6 +148,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return error.message.replace("Additional properties are not allowed", "unknown key")
     if error.validator == "required":
         return error.message.replace("is a required property", "is missing")
+    if error.validator == "type" and isinstance(error.instance, float) and error.instance.is_integer():
+        return f"bad value {error.instance!r}: an integer is written without a decimal point"
     return f"bad value {error.instance!r}: {error.message}"
 
 
@@ -55,7 +157,8 @@ def validate(raw: dict, source: str = "params.yaml") -> None:
     """Validate the base values and every profile; raise ParamsError on the first problem."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
-    validator = jsonschema.Draft202012Validator(_schema())
+    _check_numbers(raw, [], source)
+    validator = _Validator(_schema())
     profiles = raw.get("profiles") if isinstance(raw.get("profiles"), dict) else {}
     candidates = [("", raw)] + [
         (f" (profile {name!r})", deep_merge(raw, overlay))
@@ -65,11 +168,12 @@ def validate(raw: dict, source: str = "params.yaml") -> None:
         errors = sorted(validator.iter_errors(values), key=lambda e: (list(e.absolute_path), e.message))
         if errors:
             error = jsonschema.exceptions.best_match(errors)
-            raise ParamsError(f"{source}{label}: {_key_path(error)}: {_describe(error)}")
+            raise ParamsError(f"{source}{label}: {_key_path(error)}: {_describe(error)}", error.absolute_path)
         _check_consistency(values, f"{source}{label}")
     if raw["profile"] not in profiles:
         raise ParamsError(
-            f"{source}: profile: unknown profile {raw['profile']!r} (known: {', '.join(sorted(profiles))})")
+            f"{source}: profile: unknown profile {raw['profile']!r} (known: {', '.join(sorted(profiles))})",
+            ("profile",))
 
 
 def _check_consistency(values: dict, where: str) -> None:
@@ -78,7 +182,7 @@ def _check_consistency(values: dict, where: str) -> None:
         size, patch = values[name]["data"]["image_size"], values[name]["model"]["patch"]
         if size % patch:
             raise ParamsError(f"{where}: {name}.model.patch: bad value {patch}: must divide "
-                              f"{name}.data.image_size = {size}")
+                              f"{name}.data.image_size = {size}", (name, "model", "patch"))
     for name in ("speech", "urban"):
         _check_audio(values, name, where)
 
@@ -88,15 +192,16 @@ def _check_audio(values: dict, name: str, where: str) -> None:
     rate, raw_rate = section["data"]["sample_rate"], section["features"]["raw_rate"]
     if raw_rate > rate:
         raise ParamsError(f"{where}: {name}.features.raw_rate: bad value {raw_rate}: exceeds "
-                          f"{name}.data.sample_rate = {rate}")
+                          f"{name}.data.sample_rate = {rate}", (name, "features", "raw_rate"))
     samples = round(section["data"].get("duration", 1.0) * raw_rate)  # speech clips last one second
     conv = section["raw"]["model"]
     if conv["conv_kernel"] % conv["conv_stride"]:
         raise ParamsError(f"{where}: {name}.raw.model.conv_kernel: bad value {conv['conv_kernel']}: must be a "
-                          f"multiple of {name}.raw.model.conv_stride = {conv['conv_stride']}")
+                          f"multiple of {name}.raw.model.conv_stride = {conv['conv_stride']}",
+                          (name, "raw", "model", "conv_kernel"))
     if conv["conv_kernel"] > samples:
         raise ParamsError(f"{where}: {name}.raw.model.conv_kernel: bad value {conv['conv_kernel']}: "
-                          f"longer than the {samples} samples of a clip")
+                          f"longer than the {samples} samples of a clip", (name, "raw", "model", "conv_kernel"))
 
 
 def resolve(raw: dict, profile: str | None = None) -> dict:
@@ -112,15 +217,7 @@ def resolve(raw: dict, profile: str | None = None) -> dict:
 def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> dict[str, Any]:
     """Read, validate and resolve a params file. Raises ParamsError with a one-line message."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParamsError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    raw = read_yaml(path)
     validate(raw, str(path))
     if profile is not None:
         validate(dict(raw, profile=profile), str(path))

@@ -70,3 +70,5 @@ FINDINGS = "paper/generated/findings.tex"
 TIMING = "paper/generated/timing.tex"
 SANITY = "paper/generated/sanity.tex"
 PAPER = "paper/main.pdf"
+# The validate stage's marker: every fetch stage depends on it, so DVC checks params before deleting data.
+VALIDATED = f"{RESULTS}/validated-params.txt"

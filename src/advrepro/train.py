@@ -8,6 +8,7 @@ Initialisation depends on the model only, so the scenarios of one model start al
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -25,8 +26,8 @@ from .attacks.base import cross_entropy
 from .augment import augment_images
 from .data import DATASETS, Arrays
 from .defences import defence_for
-from .errors import AdvreproError, CheckpointError, ParamsError
-from .io import write_json
+from .errors import AdvreproError, CheckpointError, DataError, ParamsError
+from .io import atomic_paths, write_json
 from .models import MODELS
 from .models.classifier import Classifier, classifier_for, init_weights
 from .spec import ExperimentSpec, TrainSpec
@@ -137,21 +138,45 @@ def fingerprint(spec: ExperimentSpec, data: Arrays) -> str:
     return h.hexdigest()
 
 
-def resume_point(exp, template: dict, fp: str):
+def _state_problem(header: dict, fp: str, epochs: int, n_batches: int) -> str | None:
+    """Why a state's header cannot be continued from, or None. Its checksum holds, but it may come from
+    another configuration or version, or be written by hand."""
+    if header.get("fingerprint") != fp:
+        return "saved by another configuration or dataset"
+    epoch, history, seconds = header["epoch"], header.get("history"), header.get("epoch_seconds")
+    if not 1 <= epoch <= epochs or header.get("next_step") != epoch * n_batches:
+        return f"epoch {epoch} (next step {header.get('next_step')!r}) does not fit {epochs} epochs of {n_batches}"
+    if not (isinstance(history, list) and len(history) == epoch and all(isinstance(h, dict) for h in history)):
+        return "its history is not a list of one entry per epoch"
+    if not (isinstance(seconds, list) and len(seconds) == epoch
+            and all(isinstance(t, int | float) and not isinstance(t, bool) for t in seconds)):
+        return "its epoch_seconds is not a list of one number per epoch"
+    return None
+
+
+def resume_point(exp, template: dict, fp: str, epochs: int, n_batches: int):
     """(state, header) saved after the last complete epoch of an interrupted run of this very
-    configuration, or None. A state of another configuration, or a damaged one, is not used."""
+    configuration, or None. A state of another configuration, or a damaged one, is not used (logged)."""
     path = Path(paths.state(exp.id))
     if not path.exists():
         return None
     try:
         header, _ = checkpoint.read_header(path)
-        if header.get("fingerprint") != fp:
-            log.warning("%s: saved by another configuration or dataset; not resumed, training from epoch 1", path)
+        problem = _state_problem(header, fp, epochs, n_batches)
+        if problem is not None:
+            log.warning("%s: %s; not resumed, training from epoch 1", path, problem)
             return None
         return checkpoint.load(path, template, experiment=exp.id)
     except CheckpointError as exc:
         log.warning("%s; not resumed, training from epoch 1", exc)
         return None
+
+
+def check_outputs(exp_id: str) -> None:
+    """Before any work: a directory where an output belongs fails now, not after the last epoch."""
+    for out in (paths.checkpoint(exp_id), paths.history(exp_id), paths.timing(exp_id), paths.state(exp_id)):
+        if Path(out).is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", out)
 
 
 def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
@@ -163,9 +188,13 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     exp, cfg, seed = spec.experiment, spec.train, spec.seed
     bs = cfg.batch_size
     n_batches = len(data.y_train) // bs
+    if len(data.y_train) == 0:
+        raise DataError(f"{paths.processed(exp.dataset)}: the training set is empty; run `advrepro prepare "
+                        f"{DATASETS[exp.dataset].source}` again")
     if n_batches == 0:
         raise ParamsError(f"{DATASETS[exp.dataset].section}.train.batch_size: bad value {bs}: "
                           f"exceeds the {len(data.y_train)} training samples")
+    check_outputs(exp.id)
     clf = classifier_for(spec, data.n_classes)
     weights = init_weights(clf, seed, data.x_train)
     tx = optimizer(cfg, weights, MODELS[exp.model].param_groups, n_batches * cfg.epochs, n_batches)
@@ -174,7 +203,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds, first_epoch = [], [], 1
     fp = fingerprint(spec, data)
-    resumed = resume_point(exp, {"params": state[0], "opt_state": state[1]}, fp)
+    resumed = resume_point(exp, {"params": state[0], "opt_state": state[1]}, fp, cfg.epochs, n_batches)
     if resumed is not None:
         saved, header = resumed
         state = (saved["params"], saved["opt_state"])
@@ -220,11 +249,12 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
         log.info("%s epoch %d/%d: train loss %.4f acc %.3f | test loss %.4f acc %.3f | %.1f s", exp.id, epoch,
                  cfg.epochs, train_loss, history[-1]["train_accuracy"], test_loss, test_acc,
                  epoch_seconds[-1])
-    checkpoint.save(paths.checkpoint(exp.id), {"params": state[0], "opt_state": state[1]},
-                    experiment=exp.id, epoch=cfg.epochs)
-    write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": history})
-    write_json(paths.timing(exp.id), {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
-                                      "backend": jax.default_backend(),
-                                      "device": jax.devices()[0].device_kind, "machine": runtime.machine()})
+    timing = {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
+              "backend": jax.default_backend(), "device": jax.devices()[0].device_kind, "machine": runtime.machine()}
+    # All three outputs or none: a failure leaves the earlier ones as they were.
+    with atomic_paths(paths.checkpoint(exp.id), paths.history(exp.id), paths.timing(exp.id)) as (ckpt, hist, tim):
+        checkpoint.save(ckpt, {"params": state[0], "opt_state": state[1]}, experiment=exp.id, epoch=cfg.epochs)
+        write_json(hist, {"experiment": exp.id, "epochs": history})
+        write_json(tim, timing)
     Path(paths.state(exp.id)).unlink()  # the outputs are complete: nothing left to resume
     return {"history": history, "epoch_seconds": epoch_seconds}

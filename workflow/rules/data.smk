@@ -1,4 +1,18 @@
+# params.yaml is validated when the Snakefile loads; this rule only leaves the marker that DVC's validate
+# stage writes, so both engines see the same steps. It is written once (constant), and `ancient` keeps its
+# mtime from re-running the fetches.
+rule validate:
+    output:
+        paths.VALIDATED,
+    log:
+        paths.log("data", "validate"),
+    shell:
+        "{CLI:q} validate --mark {output:q} --profile {PROFILE:q} --log {log:q}"
+
+
 rule fetch:
+    input:
+        ancient(paths.VALIDATED),
     output:
         directory(paths.raw_dir("{source}")),
     params:

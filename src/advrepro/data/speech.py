@@ -19,7 +19,7 @@ from ..errors import DataError
 from ..io import sha256
 from . import wavio
 from .audio import write_representations
-from .corpus import SUMS, Stream, build_corpus, stream, verify_sums, write_manifest
+from .corpus import SUMS, Stream, build_corpus, inside, read_csv, refuse_duplicates, stream, verify_sums, write_manifest
 from .source import Dataset, Source
 
 log = logging.getLogger(__name__)
@@ -106,17 +106,20 @@ def fetch(data_cfg: dict, raw_dir: Path, seed: int) -> None:
 # ---- prepare: clips -> arrays ----------------------------------------------------------------
 
 def read_manifest(raw_dir: Path) -> list[dict]:
+    """The manifest's rows; a row naming a file outside raw_dir, or one named before, is refused."""
     path = raw_dir / MANIFEST
     if not path.exists():
         raise DataError(f"{path}: not found; run `advrepro fetch speech` first")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"path", "label", "speaker"} <= set(rows[0]):
+    numbered = read_csv(path, ("path", "label", "speaker"))
+    if not numbered:
         raise DataError(f"{path}: needs the columns path, label, speaker and at least one clip")
-    for row in rows:
-        if row["label"] not in {str(i) for i in range(len(WORDS))}:
-            raise DataError(f"{path}: {row['path']}: label {row['label']!r} is not 0..{len(WORDS) - 1}")
-    return rows
+    labels = {str(i) for i in range(len(WORDS))}
+    for line, row in numbered:
+        row["path"] = inside(path, line, row["path"])
+        if row["label"] not in labels:
+            raise DataError(f"{path}:{line}: {row['path']}: label {row['label']!r} is not 0..{len(WORDS) - 1}")
+    refuse_duplicates(path, [(line, row["path"]) for line, row in numbered])
+    return [row for _, row in numbered]
 
 
 def load_clips(raw_dir: Path, rows: list[dict], rate: int) -> np.ndarray:

@@ -13,7 +13,6 @@ The ten classes stay in the arrays as class_train / class_test.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import tarfile
@@ -26,7 +25,7 @@ from ..errors import DataError
 from ..io import file_hash
 from . import wavio
 from .audio import write_representations
-from .corpus import SUMS, Stream, build_corpus, stream, verify_sums
+from .corpus import SUMS, Stream, build_corpus, inside, read_csv, refuse_duplicates, stream, verify_sums
 from .source import Dataset, Source
 
 log = logging.getLogger(__name__)
@@ -122,15 +121,10 @@ def read_metadata(root: Path) -> list[dict]:
     path = root / METADATA
     if not path.is_file():
         raise DataError(f"{path}: not found; run `advrepro fetch urban` first")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(COLUMNS) - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"{path}: missing columns {sorted(missing)}")
-        rows = list(reader)
-    if not rows:
+    numbered = read_csv(path, COLUMNS)
+    if not numbered:
         raise DataError(f"{path}: lists no clips")
-    for line, row in enumerate(rows, start=2):
+    for line, row in numbered:
         try:
             class_id, fold = int(row["classID"]), int(row["fold"])
         except ValueError:
@@ -140,6 +134,11 @@ def read_metadata(root: Path) -> list[dict]:
             raise DataError(f"{path}:{line}: classID {class_id} does not name class {row['class']!r}")
         if fold not in FOLDS:
             raise DataError(f"{path}:{line}: fold {fold} is not 1..10")
+        name = row["slice_file_name"]
+        if inside(path, line, name) != name or "/" in name:  # a bare file name inside audio/fold<N>/
+            raise DataError(f"{path}:{line}: slice_file_name {name!r} is not a file name inside audio/fold{fold}")
+    refuse_duplicates(path, [(line, clip_path(row)) for line, row in numbered])
+    rows = [row for _, row in numbered]
     listed = {clip_path(r) for r in rows}
     on_disk = {p.relative_to(root).as_posix() for p in (root / "audio").glob("fold*/*.wav")}
     if listed - on_disk:

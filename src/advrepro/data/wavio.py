@@ -1,6 +1,7 @@
 """WAV files through the standard-library `wave` module (torchaudio.load needs torchcodec).
 
-PCM only: 8-bit (unsigned, offset 128), 16-, 24- and 32-bit signed, any channel count and rate.
+PCM only: 8-bit (unsigned, offset 128), 16-, 24- and 32-bit signed, any channel count, rates of
+1 to 384 kHz.
 Integers map to floats by dividing by 2**(bits - 1), the convention of torchaudio and soundfile,
 so -1.0 is exact and +1.0 is one step short of full scale. Python 3.11's `wave` rejects
 WAVE_FORMAT_EXTENSIBLE headers (3.12 reads them) and all float/compressed formats.
@@ -17,6 +18,9 @@ from ..errors import DataError
 from ..io import atomic_path
 
 WIDTHS = (1, 2, 3, 4)
+# Sample rates a header may claim: telephone-grade up to studio; 0 would divide by zero in the
+# resampler and gigahertz would make it build an enormous kernel.
+MIN_RATE, MAX_RATE = 1000, 384_000
 
 
 def _quantize(samples: np.ndarray, width: int) -> bytes:
@@ -74,10 +78,12 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             data = wf.readframes(nframes)
     except FileNotFoundError:
         raise DataError(f"{path}: not found") from None
-    except (wave.Error, EOFError, OSError) as exc:  # not RIFF/WAVE, non-PCM format, cut-off header
+    except (wave.Error, EOFError, OSError, ValueError) as exc:  # not RIFF/WAVE, non-PCM format, cut-off header
         raise DataError(f"{path}: not a readable PCM WAV file ({exc})") from None
     if width not in WIDTHS:
         raise DataError(f"{path}: unsupported sample width of {width} bytes")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise DataError(f"{path}: its header claims a sample rate of {rate} Hz, outside {MIN_RATE}..{MAX_RATE} Hz")
     if nframes == 0:
         raise DataError(f"{path}: no audio frames")
     expected = nframes * width * channels

@@ -21,12 +21,12 @@ WORST_01, WORST_03 = worst_key(0.1), worst_key(0.3)
 HEADLINE = next(t for t in TABLES if t.id == "5_1_eps03")  # Algorithm 1 trained at epsilon 0.3
 
 
-def _acc(dataset: str, scenario: str, column: str, model: str) -> float:
-    return 100 * results.metrics(Experiment(dataset, model, SCENARIOS[scenario]))["accuracy"][column]
+def _acc(params: dict, dataset: str, scenario: str, column: str, model: str) -> float:
+    return 100 * results.metrics(params, Experiment(dataset, model, SCENARIOS[scenario]))["accuracy"][column]
 
 
 def _mean(params: dict, dataset: str, scenario: str, column: str) -> float:
-    return statistics.fmean(_acc(dataset, scenario, column, m) for m in models(params, dataset))
+    return statistics.fmean(_acc(params, dataset, scenario, column, m) for m in models(params, dataset))
 
 
 def _thesis_mean(table_id: str, scenario: str, column: str) -> float:
@@ -41,7 +41,7 @@ def _pct(x: float) -> str:
 def claims(params: dict) -> list[Check]:
     out = []
     trained = [e for e in table_experiments(params, HEADLINE) if e.scenario.name == "alg1-eps03"]
-    ours = statistics.fmean(100 * results.metrics(e)["accuracy"][WORST_03] for e in trained)
+    ours = statistics.fmean(100 * results.metrics(params, e)["accuracy"][WORST_03] for e in trained)
     out.append(Check("5.1", "Algorithm~1 keeps MNIST models close to 90\\,\\% under PGD $\\epsilon=0.3$ "
                      "(reproduced if the mean worst case over all attacks at $\\epsilon = 0.3$ of the models "
                      f"trained at $\\epsilon = 0.3$, {', '.join(e.label.split()[0] for e in trained)}, is at least "
@@ -49,26 +49,27 @@ def claims(params: dict) -> list[Check]:
     ours = _mean(params, "mnist", "plain", WORST_03)
     out.append(Check("5.1", "Plainly trained MNIST models lose almost everything to PGD $\\epsilon=0.3$ "
                      "(mean below 20\\,\\%)", _pct(_thesis_mean("5_1", "plain", PGD_03)), _pct(ours), ours < 20))
-    gains = [_acc("mnist", "alg1", WORST_01, m) - _acc("mnist", "plain", WORST_01, m)
+    gains = [_acc(params, "mnist", "alg1", WORST_01, m) - _acc(params, "mnist", "plain", WORST_01, m)
              for m in models(params, "mnist")]
     out.append(Check("5.1", "Algorithm~1 raises PGD $\\epsilon=0.1$ accuracy over plain training on MNIST "
                      "(every model)", "all 4", f"{sum(g > 0 for g in gains)} of {len(gains)}",
                      all(g > 0 for g in gains)))
-    natural = [_acc("mnist", "alg1", "plain", m) - _acc("mnist", "plain", "plain", m) for m in models(params, "mnist")]
+    natural = [_acc(params, "mnist", "alg1", "plain", m) - _acc(params, "mnist", "plain", "plain", m)
+               for m in models(params, "mnist")]
     out.append(Check("6.1", "Robust training can act as a regularizer and raise natural accuracy on MNIST "
                      "(some model gains)", "yes (FF, LSTM)", f"best {max(natural):+.1f} points", max(natural) > 0))
-    spatial = [_acc("mnist", "alg1", "spatial", m) - _acc("mnist", "plain", "spatial", m)
+    spatial = [_acc(params, "mnist", "alg1", "spatial", m) - _acc(params, "mnist", "plain", "spatial", m)
                for m in models(params, "mnist")]
     out.append(Check("5.1", "Robust training gives no advantage against the spatial attack (every model within "
                      "10 points of plain)", "no advantage", f"at most {max(spatial):+.1f} points",
                      max(spatial) <= 10))
-    best_plain = [_acc("gtsrb", "plain", "plain", m) >= max(_acc("gtsrb", s, "plain", m) for s in
+    best_plain = [_acc(params, "gtsrb", "plain", "plain", m) >= max(_acc(params, "gtsrb", s, "plain", m) for s in
                   ("alg1", "reg", "alg1-reg")) for m in models(params, "gtsrb")]
     out.append(Check("5.2", "On GTSRB, plain training gives the best natural accuracy (every model)",
                      f"plain {_thesis_mean('5_3', 'plain', 'plain'):.1f}\\,\\% (mean)",
                      f"{sum(best_plain)} of {len(best_plain)}",
                      all(best_plain)))
-    gtsrb_gain = max(_acc("gtsrb", "alg1", WORST_01, m) - _acc("gtsrb", "plain", WORST_01, m)
+    gtsrb_gain = max(_acc(params, "gtsrb", "alg1", WORST_01, m) - _acc(params, "gtsrb", "plain", WORST_01, m)
                      for m in models(params, "gtsrb"))
     out.append(Check("5.2", "On GTSRB, robust training brings no meaningful PGD robustness (no model gains more "
                      "than 10 points at $\\epsilon=0.1$)", "$\\le$ 3 points", f"at most {gtsrb_gain:+.1f} points",
@@ -93,7 +94,7 @@ def claims(params: dict) -> list[Check]:
                      f"worst {plain_pgd:.1f} $\\to$ {alg1_pgd:.1f}, "
                      f"natural {plain_nat:.1f} $\\to$ {alg1_nat:.1f}\\,\\%",
                      alg1_pgd > plain_pgd and alg1_nat >= plain_nat - 5))
-    diffs = [abs(_acc("urban-meldb", "alg1", c, m) - _acc("urban-meldb", "alg2", c, m))
+    diffs = [abs(_acc(params, "urban-meldb", "alg1", c, m) - _acc(params, "urban-meldb", "alg2", c, m))
              for m in models(params, "urban-meldb") for c in ("plain", WORST_01)]
     out.append(Check("A.4", "On UrbanSound8K Mel+dB, Algorithms 1 and 2 give very similar outcomes (mean "
                      "difference at most 5 points, natural and PGD $\\epsilon=0.1$)", "similar",

@@ -12,7 +12,7 @@ import seaborn as sns  # noqa: E402
 from .. import paths  # noqa: E402
 from ..attacks import ATTACKS  # noqa: E402
 from ..experiments import Experiment, attack_columns, defence_spec, figure_experiments, get_figure  # noqa: E402
-from ..io import atomic_path, write_text  # noqa: E402
+from ..io import atomic_paths, write_text  # noqa: E402
 from ..models import MODELS
 from . import results  # noqa: E402
 
@@ -20,10 +20,14 @@ from . import results  # noqa: E402
 PDF_METADATA = {"CreationDate": None, "Producer": "advrepro", "Creator": "advrepro"}
 
 
-def _save(fig, figure_id: str) -> None:
-    with atomic_path(paths.figure(figure_id)) as tmp:
-        fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata=PDF_METADATA)
-    plt.close(fig)
+def _save(fig, figure_id: str, tex: str) -> None:
+    """The PDF and its LaTeX block, both or neither."""
+    try:
+        with atomic_paths(paths.figure(figure_id), paths.figure_block(figure_id)) as (pdf_tmp, tex_tmp):
+            fig.savefig(pdf_tmp, format="pdf", bbox_inches="tight", metadata=PDF_METADATA)
+            write_text(tex_tmp, tex)
+    finally:
+        plt.close(fig)
 
 
 def _scenario_label(exp: Experiment) -> str:
@@ -114,7 +118,7 @@ def waveform(params: dict, fig_spec) -> plt.Figure:
 def _accuracy_frame(params: dict, exps: list[Experiment], label) -> pd.DataFrame:
     rows = []
     for exp in exps:
-        acc = results.metrics(exp)["accuracy"]
+        acc = results.metrics(params, exp)["accuracy"]
         for col in attack_columns(params, exp.dataset):
             rows.append({"model": MODELS[exp.model].label, "setting": label(exp), "attack": col.label,
                          "accuracy (%)": 100 * acc[col.key]})
@@ -145,7 +149,7 @@ def epochs(params: dict, fig_spec) -> plt.Figure:
     model, or per scenario when there are several; several of both give one column per model."""
     rows = []
     for exp in figure_experiments(params, fig_spec):
-        for h in results.history(exp):
+        for h in results.history(params, exp):
             rows.append({"model": MODELS[exp.model].label, "setting": _scenario_label(exp), "epoch": h["epoch"],
                          "test accuracy (%)": 100 * h["test_accuracy"], "training loss": h["train_loss"]})
     df = pd.DataFrame(rows)
@@ -193,9 +197,7 @@ def settings(params: dict, fig_spec) -> plt.Figure:
 
 def grid(params: dict, fig_spec) -> plt.Figure:
     """The first test image of every class, as the models receive it (thesis Figure 5.10)."""
-    from ..io import read_npz
-
-    data = read_npz(paths.processed(fig_spec.dataset))
+    data = results.test_inputs(fig_spec.dataset)
     x, y = data["x_test"], data["y_test"]
     classes, first = np.unique(y, return_index=True)
     cols = 9
@@ -245,6 +247,5 @@ def block(spec) -> str:
 def write_figure(params: dict, figure_id: str) -> None:
     spec = get_figure(figure_id)
     sns.set_theme(style="whitegrid", context="paper")
-    _save(KINDS[spec.kind](params, spec), figure_id)
-    write_text(paths.figure_block(figure_id), block(spec))
+    _save(KINDS[spec.kind](params, spec), figure_id, block(spec))
 

@@ -38,8 +38,8 @@ def mnist_checks(params: dict) -> list[Check]:
     small, large = small_col.key, large_col.key
     checks = []
     for m in models(params, "mnist"):
-        plain = results.metrics(_exp(m, "plain"))["accuracy"]
-        robust = results.metrics(_exp(m, "alg1"))["accuracy"]
+        plain = results.metrics(params, _exp(m, "plain"))["accuracy"]
+        robust = results.metrics(params, _exp(m, "alg1"))["accuracy"]
         name = MODELS[m].label
         checks.append(finding(f"{name}: plain training reaches at least {100 * PLAIN_TARGET:.0f}\\,\\% "
                               "natural accuracy",
@@ -64,8 +64,8 @@ def speech_checks(params: dict) -> list[Check]:
     pgd_col = _pgd(params, "speech-meldb")
     pgd, pgd_label = pgd_col.key, pgd_col.text
     for m in models(params, "speech-meldb"):
-        acc = {s: results.metrics(_exp(m, s, "speech-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
-        mel = results.metrics(_exp(m, "plain", "speech-mel"))["accuracy"]
+        acc = {s: results.metrics(params, _exp(m, s, "speech-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
+        mel = results.metrics(params, _exp(m, "plain", "speech-mel"))["accuracy"]
         name = MODELS[m].label
         checks.append(finding(f"{name}: plain training on Mel+dB reaches at least {100 * SPECTROGRAM_TARGET:.0f}\\,\\% "
                        "natural accuracy", acc["plain"]["plain"] >= SPECTROGRAM_TARGET, _pct(acc["plain"]["plain"])))
@@ -74,7 +74,7 @@ def speech_checks(params: dict) -> list[Check]:
         checks.append(finding(f"{name}: the Mel spectrogram alone does worse than Mel+dB",
                        mel["plain"] < acc["plain"]["plain"], _pct(mel["plain"], acc["plain"]["plain"])))
         if m in models(params, "speech-raw"):
-            raw = results.metrics(_exp(m, "plain", "speech-raw"))["accuracy"]
+            raw = results.metrics(params, _exp(m, "plain", "speech-raw"))["accuracy"]
             checks.append(finding(f"{name}: Mel+dB beats the raw waveform on natural accuracy",
                            acc["plain"]["plain"] > raw["plain"], _pct(acc["plain"]["plain"], raw["plain"])))
         checks.append(finding(f"{name}: Algorithm~1 on Mel+dB trades natural accuracy (lower than plain) for "
@@ -99,10 +99,10 @@ def urban_checks(params: dict) -> list[Check]:
     raw_pgd, pgd, pgd_label = raw_col.key, pgd_col.key, pgd_col.text
     for m in models(params, "urban-mel"):
         name = MODELS[m].label
-        mel = {s: results.metrics(_exp(m, s, "urban-mel"))["accuracy"] for s in ("plain", "alg1", "alg2")}
-        db = {s: results.metrics(_exp(m, s, "urban-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
+        mel = {s: results.metrics(params, _exp(m, s, "urban-mel"))["accuracy"] for s in ("plain", "alg1", "alg2")}
+        db = {s: results.metrics(params, _exp(m, s, "urban-meldb"))["accuracy"] for s in ("plain", "alg1", "alg2")}
         if m in models(params, "urban-raw"):
-            raw = {s: results.metrics(_exp(m, s, "urban-raw"))["accuracy"] for s in ("plain", "alg1")}
+            raw = {s: results.metrics(params, _exp(m, s, "urban-raw"))["accuracy"] for s in ("plain", "alg1")}
             checks.append(finding(f"{name}: on the raw waveform Algorithm~1 does not raise "
                            f"{raw_col.text} accuracy (Table 5.8)",
                            raw["alg1"][raw_pgd] <= raw["plain"][raw_pgd],

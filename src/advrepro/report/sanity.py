@@ -45,7 +45,7 @@ EXPLANATIONS = {
 
 def experiment_checks(params: dict, exp) -> dict:
     """{"zero", "box", "probe", "square" (fractions), "flags" (names of EXPLANATIONS)} of one experiment."""
-    m = results.metrics(exp)
+    m = results.metrics(params, exp)
     acc, strong, n = m["accuracy"], m["strong"], m["n_samples"]
     ev = evaluation_spec(params, exp.dataset)
     eps = sorted(ev.epsilons)

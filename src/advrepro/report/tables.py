@@ -5,7 +5,7 @@ from .. import paths
 from ..attacks import ATTACKS, STRONG, worst_key
 from ..defences import defence_for
 from ..experiments import DATASETS, SCENARIOS, config, get_table, table_columns, table_experiments
-from ..io import write_text
+from ..io import atomic_paths, write_text
 from ..models import MODELS
 from ..spec import defence_spec, evaluation_spec
 from . import results
@@ -103,14 +103,14 @@ def render_strong(params: dict, table_id: str) -> str:
         if previous_model is not None and exp.model != previous_model:
             lines.append("\\addlinespace")
         previous_model = exp.model
-        m = results.metrics(exp)
+        m = results.metrics(params, exp)
         acc = m["accuracy"]
         cells = [f"{100 * acc['plain']:.1f}"]
         for e in eps:
             cells += [f"{100 * acc[pgd.key(e)]:.1f}", f"\\textbf{{{100 * acc[worst_key(e)]:.1f}}}",
                       found_by(m["strong"]["found"][f"{e:g}"])]
         lines.append(f"{row_label(table, exp)} & " + " & ".join(cells) + " \\\\")
-    n = min(results.metrics(e)["n_samples"] for e in exps)
+    n = min(results.metrics(params, e)["n_samples"] for e in exps)
     lines += [
         "\\bottomrule", "\\end{tabular}",
         f"\\caption{{Strong evaluation of Table~\\ref{{tab:{table_id}}}: accuracy (\\%) under the thesis's "
@@ -138,12 +138,12 @@ def render(params: dict, table_id: str) -> str:
         "Model & " + " & ".join(c.label for c in cols) + " \\\\", "\\midrule",
     ]
     previous_model = None
-    n_attacked = min(results.metrics(e)["n_samples"] for e in table_experiments(params, table))
+    n_attacked = min(results.metrics(params, e)["n_samples"] for e in table_experiments(params, table))
     for exp in table_experiments(params, table):
         if previous_model is not None and exp.model != previous_model:
             lines.append("\\addlinespace")
         previous_model = exp.model
-        acc = results.metrics(exp)["accuracy"]
+        acc = results.metrics(params, exp)["accuracy"]
         ref = thesis.get((exp.model, table.thesis_scenario(exp.scenario.name)), {})
         cells = []
         for c in cols:
@@ -163,5 +163,6 @@ def render(params: dict, table_id: str) -> str:
 def write_table(params: dict, table_id: str) -> None:
     """The thesis table and its strong companion, both rendered before either is written."""
     text, strong = render(params, table_id), render_strong(params, table_id)
-    write_text(paths.table(table_id), text)
-    write_text(paths.strong_table(table_id), strong)
+    with atomic_paths(paths.table(table_id), paths.strong_table(table_id)) as (tmp, strong_tmp):  # both or neither
+        write_text(tmp, text)
+        write_text(strong_tmp, strong)

@@ -12,8 +12,9 @@ import statistics
 
 from .. import paths
 from ..experiments import DATASETS, SCENARIOS, Experiment, all_experiments, defence_spec
-from ..io import read_json, write_text
+from ..io import write_text
 from ..models import MODELS
+from . import results
 
 ROBUST_SCENARIOS = ("alg1", "alg2", "alg2-small-step")
 # Seconds per epoch, plain -> Algorithm 1, as the thesis's text reports them (sections 5.1-5.4).
@@ -25,8 +26,8 @@ THESIS_TIMES = {
 }
 
 
-def epoch_time(exp: Experiment) -> float:
-    seconds = read_json(paths.timing(exp.id))["epoch_seconds"]
+def epoch_time(params: dict, exp: Experiment) -> float:
+    seconds = results.timing(params, exp)["epoch_seconds"]
     return statistics.median(seconds[1:] or seconds)
 
 
@@ -42,7 +43,7 @@ def pairs(params: dict) -> list[dict]:
         if plain.id not in exps:
             continue
         r = defence_spec(params, exp)
-        t_plain, t_robust = epoch_time(plain), epoch_time(exp)
+        t_plain, t_robust = epoch_time(params, plain), epoch_time(params, exp)
         rows.append(dict(dataset=exp.dataset, model=exp.model, scenario=exp.scenario.name,
                          algorithm=r.algorithm, K=r.K, plain=t_plain, robust=t_robust,
                          ratio=t_robust / max(t_plain, 1e-9)))
@@ -58,7 +59,7 @@ def machines(params: dict) -> list[str]:
     """The machines the timings come from, as 'CPU, n cores, GPU' strings."""
     seen = []
     for exp in all_experiments(params):
-        m = read_json(paths.timing(exp.id)).get("machine")
+        m = results.timing(params, exp).get("machine")
         text = ("unknown machine" if m is None else
                 f"{m['cpu']}, {m['cores']} cores, " + (f"GPU {m['gpu']}" if m.get("gpu") else "no GPU"))
         if text not in seen:
