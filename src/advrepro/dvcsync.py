@@ -136,6 +136,7 @@ def record(args) -> None:
     (a short O_APPEND write: parallel jobs do not mix their lines)."""
     journal, stage = os.environ.get(JOURNAL_ENV), stage_name(args)
     if journal and stage:
+        Path(journal).parent.mkdir(parents=True, exist_ok=True)  # .dvc/tmp is not in a fresh clone
         with open(journal, "a") as fh:
             fh.write(stage + "\n")
 
