@@ -152,3 +152,17 @@ def test_snakemake_stops_on_a_bad_params_file_before_any_job(tmp_path, raw_param
     proc = snakemake(proj)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "params.yaml: seed" in errors[0], proc.stderr[-2000:]
+
+
+def test_a_snakemake_job_journals_its_dvc_stage_in_a_fresh_clone(tmp_path, monkeypatch):
+    """A fresh clone has .dvc/ but not .dvc/tmp/ (git ignores it): the journal's folder is made."""
+    from types import SimpleNamespace
+
+    from advrepro import dvcsync
+
+    journal = tmp_path / ".dvc" / "tmp" / "snakemake-jobs"
+    monkeypatch.setenv(dvcsync.JOURNAL_ENV, str(journal))
+    dvcsync.record(SimpleNamespace(command="validate", mark="results/validated-params.txt"))
+    dvcsync.record(SimpleNamespace(command="train", experiment="mnist-ff-plain"))
+    dvcsync.record(SimpleNamespace(command="list"))
+    assert journal.read_text() == "validate\ntrain-mnist-ff-plain\n"

@@ -87,8 +87,9 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB)
     assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)
     prepares = {f"prepare_{s}": 1 for s in SOURCES}
-    assert counts == {"all": 1, "validate": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES), "findings": 1,
-                      "paper": 1, **prepares, "sanity": 1, "table": len(TABLES), "timing": 1, "train": n_exp}, counts
+    assert counts == {"all": 1, "validate": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES),
+                      "findings": 1, "paper": 1, **prepares, "sanity": 1, "table": len(TABLES), "timing": 1,
+                      "train": n_exp}, counts
     assert "train mnist-s4-alg1 --profile thesis" in out
     assert "train speech-meldb-gru-alg2-specaug --profile thesis" in out
     assert "train urban-mel-s4-alg2-reg --profile thesis" in out
