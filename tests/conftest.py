@@ -62,16 +62,21 @@ def toy_digits(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@pytest.fixture
-def project(tmp_path, raw_params):
-    """A working directory with params.yaml (tiny) and data/processed/mnist.npz (toy digits)."""
+def make_project(root: Path, raw_params: dict) -> Path:
+    """params.yaml (tiny) and data/processed/mnist.npz (toy digits) in `root`."""
     p = tiny_params(raw_params)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    (root / "params.yaml").write_text(yaml.safe_dump(p))
     size = p["mnist"]["data"]["image_size"]
     xtr, ytr = toy_digits(p["mnist"]["data"]["n_train"], size, 0)
     xte, yte = toy_digits(p["mnist"]["data"]["n_test"], size, 1)
-    write_npz(tmp_path / paths.processed("mnist"), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
-    return tmp_path
+    write_npz(root / paths.processed("mnist"), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return root
+
+
+@pytest.fixture
+def project(tmp_path, raw_params):
+    """A working directory with params.yaml (tiny) and data/processed/mnist.npz (toy digits)."""
+    return make_project(tmp_path, raw_params)
 
 
 def run_cli(cwd: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:

@@ -79,11 +79,7 @@ def speech_corpus(proj: Path) -> list[dict]:
 
 def speech_manifest(edit):
     """A speech corpus whose manifest.csv bytes are edit(bytes)."""
-    def setup(proj: Path) -> None:
-        speech_corpus(proj)
-        path = proj / SPEECH / speech.MANIFEST
-        path.write_bytes(edit(path.read_bytes()))
-    return setup
+    return edited(speech_corpus, SPEECH / speech.MANIFEST, edit)
 
 
 def second_row_path(new: str):
@@ -125,12 +121,17 @@ def urban_corpus(proj: Path) -> None:
     tiny_tree(proj / URBAN, files, 8000)
 
 
-def urban_metadata(edit):
+def edited(make_corpus, relpath: Path, edit):
+    """A setup: make the corpus, then rewrite one of its files' bytes with `edit`."""
     def setup(proj: Path) -> None:
-        urban_corpus(proj)
-        path = proj / URBAN / urbansound.METADATA
+        make_corpus(proj)
+        path = proj / relpath
         path.write_bytes(edit(path.read_bytes()))
     return setup
+
+
+def urban_metadata(edit):
+    return edited(urban_corpus, URBAN / urbansound.METADATA, edit)
 
 
 def gtsrb_corpus(proj: Path) -> None:
@@ -151,11 +152,7 @@ def gtsrb_corpus(proj: Path) -> None:
 
 
 def gtsrb_csv(edit):
-    def setup(proj: Path) -> None:
-        gtsrb_corpus(proj)
-        path = proj / GTSRB / gtsrb.TEST_CSV
-        path.write_bytes(edit(path.read_bytes()))
-    return setup
+    return edited(gtsrb_corpus, GTSRB / gtsrb.TEST_CSV, edit)
 
 
 def duplicate_last_row(text: bytes) -> bytes:

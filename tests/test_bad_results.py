@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from advrepro import checkpoint, paths
 from advrepro.io import read_json, write_npz
 
 from .badinput import Bad, check
-from .conftest import ROOT, digest, run_cli, tiny_params, toy_digits
+from .conftest import ROOT, digest, make_project, run_cli, tiny_params
 
 EXP = "mnist-ff-plain"
 CKPT, METRICS, HISTORY = paths.checkpoint(EXP), paths.metrics(EXP), paths.history(EXP)
@@ -29,13 +28,7 @@ OUTPUTS = (CKPT, HISTORY, paths.timing(EXP), METRICS, paths.examples(EXP))
 def trained(tmp_path_factory, raw_params) -> Path:
     """A tiny project (as conftest's `project`) with mnist-ff-plain trained and evaluated, and the thesis's
     numbers; every case works on a copy."""
-    root = tmp_path_factory.mktemp("trained")
-    p = tiny_params(raw_params)
-    (root / "params.yaml").write_text(yaml.safe_dump(p))
-    size = p["mnist"]["data"]["image_size"]
-    xtr, ytr = toy_digits(p["mnist"]["data"]["n_train"], size, 0)
-    xte, yte = toy_digits(p["mnist"]["data"]["n_test"], size, 1)
-    write_npz(root / paths.processed("mnist"), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    root = make_project(tmp_path_factory.mktemp("trained"), raw_params)
     shutil.copytree(ROOT / "paper" / "thesis", root / "paper" / "thesis")
     for cmd in ("train", "evaluate"):
         proc = run_cli(root, cmd, EXP)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import errno
 import logging
 import zlib
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +22,7 @@ from .attacks import ATTACKS, BOX, STRONG, columns, epsilon_attacks, worst_key
 from .attacks.base import cross_entropy
 from .data import DATASETS, Arrays
 from .errors import CheckpointError, DataError
-from .io import atomic_paths, write_json, write_npz
+from .io import atomic_paths, refuse_directories, write_json, write_npz
 from .models.classifier import load_trained
 from .spec import EvaluationSpec, ExperimentSpec
 
@@ -161,9 +159,7 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     if len(data.y_test) == 0:
         raise DataError(f"{paths.processed(exp.dataset)}: the test set is empty; nothing to evaluate")
     outputs = (paths.metrics(exp.id), paths.examples(exp.id))
-    for out in outputs:  # before the work, not after it
-        if Path(out).is_dir():
-            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", out)
+    refuse_directories(*outputs)  # before the work, not after it
     clf, weights = load_trained(spec, data)
     n = min(ev.n_samples, len(data.y_test))
     x_all, y_all = data.x_test[:n], data.y_test[:n]

@@ -34,14 +34,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
 
 
+def refuse_directories(*paths: str | Path) -> None:
+    """A directory where an output file belongs is an error; commands call this before their work too, so
+    that it fails at once rather than after an hour of training."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", str(path))
+
+
 @contextlib.contextmanager
 def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
     """All or nothing for a command with several outputs: yield a temporary path beside each of `paths`;
     only when the block succeeds are they all renamed into place (quick renames, after every write has
     succeeded), so a failure leaves every earlier output as it was."""
-    for path in map(Path, paths):  # checked before any work, so that no rename can fail half-way
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", str(path))
+    refuse_directories(*paths)  # so that no rename can fail half-way
     with contextlib.ExitStack() as stack:
         temps = [stack.enter_context(_temporary_beside(Path(p))) for p in paths]
         yield temps

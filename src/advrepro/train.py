@@ -8,7 +8,6 @@ Initialisation depends on the model only, so the scenarios of one model start al
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -27,7 +26,7 @@ from .augment import augment_images
 from .data import DATASETS, Arrays
 from .defences import defence_for
 from .errors import AdvreproError, CheckpointError, DataError, ParamsError
-from .io import atomic_paths, write_json
+from .io import atomic_paths, refuse_directories, write_json
 from .models import MODELS
 from .models.classifier import Classifier, classifier_for, init_weights
 from .spec import ExperimentSpec, TrainSpec
@@ -172,13 +171,6 @@ def resume_point(exp, template: dict, fp: str, epochs: int, n_batches: int):
         return None
 
 
-def check_outputs(exp_id: str) -> None:
-    """Before any work: a directory where an output belongs fails now, not after the last epoch."""
-    for out in (paths.checkpoint(exp_id), paths.history(exp_id), paths.timing(exp_id), paths.state(exp_id)):
-        if Path(out).is_dir():
-            raise IsADirectoryError(errno.EISDIR, "a directory where the output file belongs", out)
-
-
 def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     """Train one experiment; writes checkpoint, history and timing; returns the history.
 
@@ -194,7 +186,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     if n_batches == 0:
         raise ParamsError(f"{DATASETS[exp.dataset].section}.train.batch_size: bad value {bs}: "
                           f"exceeds the {len(data.y_train)} training samples")
-    check_outputs(exp.id)
+    refuse_directories(paths.checkpoint(exp.id), paths.history(exp.id), paths.timing(exp.id), paths.state(exp.id))
     clf = classifier_for(spec, data.n_classes)
     weights = init_weights(clf, seed, data.x_train)
     tx = optimizer(cfg, weights, MODELS[exp.model].param_groups, n_batches * cfg.epochs, n_batches)
