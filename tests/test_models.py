@@ -6,7 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from advrepro.models import MODEL_NAMES, build_model
+from advrepro.models import MODEL_NAMES, MODELS, build_model
+
+# The sequence models (the image CNN of the seed parts has its own tests: test_cnn.py)
+SEQUENCE_MODELS = tuple(n for n in MODEL_NAMES if MODELS[n].input == "sequence")
 from advrepro.models.s4 import (
     S4SSM,
     S4Layer,
@@ -35,7 +38,7 @@ def _leaves_with_names(tree):
 
 
 @pytest.mark.parametrize("F", [1, 3])
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_logits_and_input_gradients(name, F):
     model = build_model(name, **SMALL)
     x = jax.random.normal(jax.random.PRNGKey(1), (3, 16, F))
@@ -122,7 +125,7 @@ def test_s4_layer_equals_its_recurrence():
         np.testing.assert_allclose(y, np.asarray(y_rec), atol=1e-4)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
 def test_ssm_param_mask(name):
     params = _params(name, 1)
     mask = ssm_param_mask(params)
@@ -149,7 +152,7 @@ def test_dropout_only_in_training():
 
 def test_parameter_counts_mnist_size():
     x = jax.ShapeDtypeStruct((1, 784, 1), jnp.float32)
-    for name in MODEL_NAMES:
+    for name in SEQUENCE_MODELS:
         model = build_model(name, n_classes=10, layer=128, hidden=64)
         shapes = jax.eval_shape(lambda x, model=model: model.init(jax.random.PRNGKey(0), x, train=False), x)
         n = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes["params"]))

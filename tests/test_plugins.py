@@ -44,7 +44,7 @@ def _linear_model(spec, n_classes):
     return Linear(n_classes)
 
 
-def _noisy_inner(classifier, weights, x, y, spec, epsilon, n_classes):
+def _noisy_inner(classifier, weights, x, y, spec, epsilon, n_classes, key):
     return x + 0.1 * epsilon  # a deterministic "attack": a constant shift of the batch
 
 
@@ -100,5 +100,6 @@ def test_an_attack_a_defence_and_a_model_registered_here_reach_a_table(project, 
 def test_an_unknown_component_is_a_one_line_error():
     from advrepro.errors import UsageError
 
-    with pytest.raises(UsageError, match="unknown attack 'cw'; known: plain, pgd, fgsm, spatial"):
-        ATTACKS["cw"]
+    known = "plain, pgd, fgsm, spatial, cw, pgd_l2, ilcm, missing"
+    with pytest.raises(UsageError, match=f"unknown attack 'fab'; known: {known}$"):
+        ATTACKS["fab"]

@@ -95,9 +95,13 @@ def cmd_evaluate(p: dict, args) -> None:
 
 
 def cmd_table(p: dict, args) -> None:
-    from .report import tables
+    from .experiments import SEED_TABLES
+    from .report import seeds, tables
 
-    tables.write_table(p, args.id)
+    if args.id in {t.id for t in SEED_TABLES}:  # a seed part's table (R1_1, S3_1): one file, no companion
+        seeds.write_table(p, args.id)
+    else:
+        tables.write_table(p, args.id)
 
 
 def cmd_figure(p: dict, args) -> None:
@@ -118,6 +122,12 @@ def cmd_sanity(p: dict, args) -> None:
     sanity.write_sanity(p)
 
 
+def cmd_seed_claims(p: dict, args) -> None:
+    from .report import seed_claims
+
+    seed_claims.write_seed_claims(p)
+
+
 def cmd_timing(p: dict, args) -> None:
     from .report import timing
 
@@ -127,18 +137,21 @@ def cmd_timing(p: dict, args) -> None:
 def cmd_report(p: dict, args) -> None:
     """Every table, figure, the findings and the timing table in one process (the workflow runs them as
     one rule each; this is the quick way to refresh the paper from existing results)."""
-    from .experiments import FIGURES, TABLES
-    from .report import figures, findings, sanity, tables, timing
+    from .experiments import FIGURES, SEED_TABLES, TABLES
+    from .report import figures, findings, sanity, seed_claims, seeds, tables, timing
 
     for t in TABLES:
         tables.write_table(p, t.id)
+    for t in SEED_TABLES:
+        seeds.write_table(p, t.id)
     for f in FIGURES:
         figures.write_figure(p, f.id)
     findings.write_findings(p)
     sanity.write_sanity(p)
+    seed_claims.write_seed_claims(p)
     timing.write_timing(p)
-    log.info("wrote %d tables (and their strong companions), %d figures, findings, sanity and timing", len(TABLES),
-             len(FIGURES))
+    log.info("wrote %d tables (and their strong companions), %d seed tables, %d figures, findings, sanity and timing",
+             len(TABLES), len(SEED_TABLES), len(FIGURES))
 
 
 def cmd_paper(p: dict, args) -> None:
@@ -148,11 +161,11 @@ def cmd_paper(p: dict, args) -> None:
 
 
 def cmd_list(p: dict, args) -> None:
-    from .experiments import FIGURES, TABLES, all_experiments
+    from .experiments import FIGURES, SEED_TABLES, TABLES, all_experiments
 
     for exp in all_experiments(p):
         print(f"experiment {exp.id}")
-    for t in TABLES:
+    for t in TABLES + SEED_TABLES:
         print(f"table {t.id}")
     for f in FIGURES:
         print(f"figure {f.id}")
@@ -214,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("figure", cmd_figure, "write one figure", ("id", {"help": "e.g. 5_2"}))
     add("findings", cmd_findings, "write the paper's generated findings paragraph")
     add("sanity", cmd_sanity, "write the sanity checks (paper/generated/sanity.tex)")
+    add("seed-claims", cmd_seed_claims, "write the other seeds' claims tables (paper/generated/seed_claims.tex)")
     add("timing", cmd_timing, "write the training-time table (paper/generated/timing.tex)")
     add("report", cmd_report, "write every table, figure, findings and timing from existing results")
     add("paper", cmd_paper, "build paper/main.pdf with latexmk")

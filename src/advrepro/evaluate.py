@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import paths
-from .attacks import ATTACKS, BOX, STRONG, columns, epsilon_attacks, worst_key
+from .attacks import ATTACKS, BOX, STRONG, chosen, columns, epsilon_attacks, worst_key
 from .attacks.base import cross_entropy
 from .data import DATASETS, Arrays
 from .errors import CheckpointError, DataError
@@ -33,7 +33,7 @@ def compiled_attacks(clf, ev: EvaluationSpec, kind: str) -> dict:
     """{attack name: jitted fn(weights, x, y, rng, eps) -> adversarial x} for every registered attack that
     applies to this kind of data; epsilon is traced, so each attack compiles once per batch shape and
     serves every epsilon, the metrics and the examples alike."""
-    return {a.name: jax.jit(a.make(clf.logits, ev)) for a in ATTACKS.values() if kind in a.kinds}
+    return {a.name: jax.jit(a.make(clf.logits, ev)) for a in chosen(ev, kind)}
 
 
 def attack_key(seed: int, column: str, batch: int):
@@ -41,6 +41,15 @@ def attack_key(seed: int, column: str, batch: int):
     depend on which other attacks are registered."""
     root = jax.random.fold_in(jax.random.PRNGKey(seed), 4)
     return jax.random.fold_in(jax.random.fold_in(root, zlib.crc32(column.encode())), batch)
+
+
+def score_key(key):
+    """The model-noise key of the forward pass that scores an attack's output (stochastic models), apart from
+    the attack's own draws."""
+    return jax.random.fold_in(key, SCORE_STREAM)
+
+
+SCORE_STREAM = 0x73636F72  # "scor"
 
 
 def attack_suite(compiled: dict, ev: EvaluationSpec, kind: str) -> dict:
@@ -68,17 +77,20 @@ def examples(compiled: dict, predict, weights, ev: EvaluationSpec, data: Arrays,
     k = len(idx)
     pad = np.arange(max(batch, k)) % k
     x, y = jnp.asarray(data.x_test[idx][pad]), jnp.asarray(data.y_test[idx][pad])
-    eps = jnp.float32(ev.example_epsilon)
+    clean_key = score_key(attack_key(seed, "examples/plain", 0))
     out = {"x": np.asarray(x[:k]), "y": np.asarray(y[:k]), "index": idx, "epsilon": np.float32(ev.example_epsilon),
-           "pred": np.asarray(predict(weights, x)[:k])}
+           "pred": np.asarray(predict(weights, x, clean_key)[:k])}
     if data.fine_test is not None:
         out["fine"] = data.fine_test[idx]
     for name, attack in compiled.items():
         if not ATTACKS[name].examples:
             continue
-        x_adv = attack(weights, x, y, attack_key(seed, f"examples/{name}", 0), eps)
+        key = attack_key(seed, f"examples/{name}", 0)
+        x_adv = attack(weights, x, y, key, jnp.float32(ATTACKS[name].example_value(ev)))
         out[f"{name}_x"] = np.asarray(x_adv[:k])
-        out[f"{name}_pred"] = np.asarray(predict(weights, x_adv)[:k])
+        if ATTACKS[name].grid != "epsilons":  # its own grid: say which of its values the examples use
+            out[f"{name}_epsilon"] = np.float32(ATTACKS[name].example_value(ev))
+        out[f"{name}_pred"] = np.asarray(predict(weights, x_adv, score_key(key))[:k])
     return out
 
 
@@ -100,9 +112,16 @@ def run_on(attack, score, weights, x_all, y_all, idx: np.ndarray, bs: int, seed:
         chunk = idx[i:i + bs]
         padded = np.resize(chunk, bs)
         x, y = jnp.asarray(x_all[padded]), jnp.asarray(y_all[padded])
-        _, pred = score(weights, attack(weights, x, y, attack_key(seed, column, b), eps), y)
+        key = attack_key(seed, column, b)
+        _, pred = score(weights, attack(weights, x, y, key, eps), y, score_key(key))
         ok[i:i + bs] = np.asarray(pred == y)[:len(chunk)]
     return ok
+
+
+def strong_attacks(clf) -> list:
+    """The strong cascade for this classifier: the attacks for stochastic models only (EOT) join it when the
+    model draws noise."""
+    return [a for a in STRONG.values() if clf.stochastic or not a.stochastic]
 
 
 def strong_worst_case(clf, weights, ev: EvaluationSpec, kind: str, x_all, y_all, correct: dict, score,
@@ -113,14 +132,17 @@ def strong_worst_case(clf, weights, ev: EvaluationSpec, kind: str, x_all, y_all,
     STRONG's order on the samples still robust. Returns {worst_<eps>, box: correctness} and the strong
     section of the metrics (which attack broke how many samples, the sanity figures)."""
     bs = min(ev.batch_size, len(y_all))
-    compiled = {a.name: jax.jit(a.make(clf.logits, ev)) for a in STRONG.values()}
+    strong = strong_attacks(clf)
+    compiled = {a.name: jax.jit(a.make(clf.logits, ev)) for a in strong}
     robust = correct[ATTACKS["plain"].key()].copy()
     out, found = {}, {}
-    for eps in sorted(ev.epsilons):
-        for attack in epsilon_attacks(kind):
-            robust &= correct[attack.key(eps)]
+    for eps in ev.strong_at:
+        for attack in epsilon_attacks(kind, ev):
+            for e in ev.epsilons:
+                if e <= eps:  # an adversarial example of a smaller ball lies in this one
+                    robust &= correct[attack.key(e)]
         found[f"{eps:g}"] = counts = {"thesis": int(correct["plain"].sum() - robust.sum())}
-        for a in STRONG.values():
+        for a in strong:
             idx = np.flatnonzero(robust)
             if len(idx):
                 ok = run_on(compiled[a.name], score, weights, x_all, y_all, idx, bs, seed, f"{a.name}_{eps:g}",
@@ -136,18 +158,19 @@ def strong_worst_case(clf, weights, ev: EvaluationSpec, kind: str, x_all, y_all,
     box = robust.copy()
     idx = np.flatnonzero(box)
     if len(idx):
-        box[idx] = run_on(compiled[STRONG.names()[0]], score, weights, x_all, y_all, idx, bs, seed, BOX,
+        box[idx] = run_on(compiled[strong[0].name], score, weights, x_all, y_all, idx, bs, seed, BOX,
                           jnp.float32(ev.strong.box_epsilon))
     bar.update()
     out[BOX] = box
-    grad = jax.jit(jax.grad(lambda w, x, y: jnp.sum(cross_entropy(clf.logits(w, x), y)), argnums=1))
+    grad = jax.jit(jax.grad(lambda w, x, y, k: jnp.sum(cross_entropy(clf.logits(w, x, k), y)), argnums=1))
     zero = 0
-    for i in range(0, len(y_all), bs):
-        g = np.asarray(grad(weights, jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs])))
+    for b, i in enumerate(range(0, len(y_all), bs)):
+        g = np.asarray(grad(weights, jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs]),
+                            score_key(attack_key(seed, "gradient", b))))
         zero += int(np.sum(np.max(np.abs(g.reshape(len(g), -1)), -1) == 0))
-    strong = {"found": found, "box_epsilon": ev.strong.box_epsilon,
-              "zero_gradient": round(zero / len(y_all), 6), "sizes": dataclasses.asdict(ev.strong)}
-    return out, strong
+    summary = {"found": found, "box_epsilon": ev.strong.box_epsilon,
+               "zero_gradient": round(zero / len(y_all), 6), "sizes": dataclasses.asdict(ev.strong)}
+    return out, summary
 
 
 def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
@@ -164,20 +187,21 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     n = min(ev.n_samples, len(data.y_test))
     x_all, y_all = data.x_test[:n], data.y_test[:n]
     bs = ev.batch_size
-    score = jax.jit(lambda w, x, y: (cross_entropy(clf.logits(w, x), y), jnp.argmax(clf.logits(w, x), -1)))
+    score = jax.jit(lambda w, x, y, k: (cross_entropy(clf.logits(w, x, k), y), jnp.argmax(clf.logits(w, x, k), -1)))
     compiled = compiled_attacks(clf, ev, kind)
     suite = attack_suite(compiled, ev, kind)
     correct, loss = {}, {}
     batches = range(0, n, bs)
-    strong_steps = len(ev.epsilons) * len(STRONG) + 1
+    strong_steps = len(ev.strong_at) * len(strong_attacks(clf)) + 1
     with tqdm(total=len(suite) * len(batches) + strong_steps, desc=f"evaluate {exp.id}", disable=not progress,
               mininterval=2.0) as bar:
         for key, attack in suite.items():
             ok, total_loss = np.zeros(n, bool), 0.0
             for b, i in enumerate(batches):
                 x, y = jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs])
-                x_adv = attack(weights, x, y, attack_key(spec.seed, key, b))
-                ce, pred = score(weights, x_adv, y)
+                k = attack_key(spec.seed, key, b)
+                x_adv = attack(weights, x, y, k)
+                ce, pred = score(weights, x_adv, y, score_key(k))
                 ok[i:i + bs] = np.asarray(pred == y)
                 total_loss += float(jnp.sum(ce))
                 bar.update()
@@ -201,8 +225,14 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     metrics = {"experiment": exp.id, "dataset": exp.dataset, "model": exp.model, "scenario": exp.scenario.name,
                "n_samples": n, "accuracy": accuracy, "loss": loss, "strong": strong,
                "correct": {key: pack(ok) for key, ok in correct.items()}}
-    predict = lambda w, x: score(w, x, jnp.zeros(x.shape[0], jnp.int32))[1]  # noqa: E731 (same compiled fn)
+    predict = lambda w, x, k: score(w, x, jnp.zeros(x.shape[0], jnp.int32), k)[1]  # noqa: E731 (same compiled fn)
     example_arrays = examples(compiled, predict, weights, ev, data, min(bs, n), spec.seed)
+    if ev.confidence:  # the clean softmax of every attacked sample, drawn as the plain column's forward passes
+        probs = jax.jit(lambda w, x, k: jax.nn.softmax(clf.logits(w, x, k), -1))
+        example_arrays["probabilities"] = np.concatenate([
+            np.asarray(probs(weights, jnp.asarray(x_all[i:i + bs]),
+                             score_key(attack_key(spec.seed, ATTACKS["plain"].key(), b))))
+            for b, i in enumerate(range(0, n, bs))])
     with atomic_paths(*outputs) as (metrics_tmp, examples_tmp):  # both or neither
         write_json(metrics_tmp, metrics)
         write_npz(examples_tmp, **example_arrays)

@@ -63,6 +63,8 @@ class Scenario:
     defence_spec: str | None    # params section with the defence's spec (its `algorithm` names the
                                 # defence: alg1, alg2; epsilon, K, stepsize); None: plain training
     augmentation: Augmentation  # the regularization kind
+    variant: str | None = None  # the model variant (a key of the section's `variants`: BatchNorm, noise, LWTA,
+                                # PNI); None: the plain model
 
 
 _AUG = AUGMENTATIONS
@@ -83,6 +85,38 @@ SCENARIOS = {s.name: s for s in (
     # UrbanSound8K, Table 5.10: Algorithm 2 with the waveform regularization of Table 5.9
     Scenario("alg2-reg", "robust+reg.", "robust_alg2", _AUG["full"]),
 )}
+
+# Seed 003's stochastic ReLU networks: {additive, multiplicative} x {Gaussian, logistic} noise x 3 standard deviations
+S3_NOISE = tuple(f"{mode}-{noise}-{std}" for mode in ("add", "mul") for noise in ("gauss", "logistic")
+                 for std in ("0.025", "0.05", "0.1"))
+
+
+def _noise_label(name: str) -> str:
+    mode, noise, std = name.split("-")
+    return f"{dict(add='add.', mul='mult.')[mode]} {dict(gauss='Gaussian', logistic='logistic')[noise]} {std}"
+
+
+# Seed 001 (part R1): the rows of its Table 1; the defence sections and variants are fmnist.r1's.
+SEED_SCENARIOS = (
+    Scenario("pni", "noise injection", None, _AUG["none"], variant="pni"),
+    Scenario("smooth", "smoothing", "smooth", _AUG["none"]),
+    Scenario("smooth-pgd", "smoothing, PGD", "pool_pgd", _AUG["none"]),
+    Scenario("smooth-pgd-fgsm", "smoothing, PGD, FGSM", "pool_pgd_fgsm", _AUG["none"]),
+    Scenario("smooth-pgd-fgsm-cw", "smoothing, PGD, FGSM, CW", "pool_all", _AUG["none"]),
+    Scenario("smooth-pool-pni", "smoothing, PGD, FGSM, CW + noise injection", "pool_all", _AUG["none"],
+             variant="pni"),
+    Scenario("lwta-pgd", "stochastic LWTA", "pgd_at", _AUG["none"], variant="lwta"),
+    # Seed 003 (part S3): Conv-BatchNorm-activation networks; the variants are fmnist.s3's
+    Scenario("det", "deterministic", None, _AUG["none"], variant="bn"),
+    Scenario("fgsm", "deterministic + adversarial", "fgsm_mix", _AUG["none"], variant="bn"),
+    *(Scenario(name, _noise_label(name), None, _AUG["none"], variant=name) for name in S3_NOISE),
+    Scenario("sign", "deterministic binary", None, _AUG["none"], variant="sign"),
+    Scenario("stoch-sign", "stochastic binary", None, _AUG["none"], variant="stoch-sign"),
+)
+SCENARIOS.update({s.name: s for s in SEED_SCENARIOS})
+R1_ROWS = ("plain", "pni", "smooth", "smooth-pgd", "smooth-pgd-fgsm", "smooth-pgd-fgsm-cw", "smooth-pool-pni",
+           "lwta-pgd")
+S3_CURVES = ("det", "fgsm", "add-gauss-0.05", "add-logistic-0.05")  # seed 003's Figures 5.3-5.5
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,31 @@ class Table:
         return dict(self.thesis_rows).get(scenario, scenario)
 
 
+@dataclass(frozen=True)
+class SeedColumn:
+    """A column of a seed's table: this run's metric (keys joined by "+" are summed, as seed 001's Table 2
+    sums two PGD accuracies), its label, and the seed's column it is printed beside ("" = the seed has none)."""
+    keys: str
+    label: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    """A table of another seed's part (R1: seed 001, S3: seed 003): this run's accuracy (%) with the seed's
+    number in grey. kind "columns": a row per scenario; kind "curves": a row per (scenario, attack) and a column
+    per value of the attack's grid, each column's source file named by `source` + the attack."""
+    id: str                        # the seed prefix and the seed's own numbering: R1_1, S3_1
+    dataset: str
+    scenarios: tuple[str, ...]
+    columns: tuple[SeedColumn, ...]
+    caption: str
+    source: str = ""               # the seed's numbers: paper/sources/<source>.tsv
+    kind: str = "columns"          # columns | curves
+    source_scale: float = 1.0      # the seed's numbers times this are percent (fractions: 100)
+    models: tuple[str, ...] = ()
+
+
 ALL = "all"  # a figure over every experiment (Figure 5.25)
 
 
@@ -137,6 +196,7 @@ class Figure:
     models: tuple[str, ...] = ()
     example_class: int | None = None  # example kinds: the class shown (fine class where the data has one)
     zoom: int = 200  # waveform kind: samples shown around the loudest one
+    source: str = ""  # the seed's own numbers the figure draws beside this run's (paper/sources/<source>.tsv)
     width: float = 0.85  # in the paper, of the line width
 
 
@@ -243,6 +303,62 @@ FIGURES = (
            "spectrogram (Tables~\\ref{tab:5_9} and \\ref{tab:5_10}; thesis Figure A.6)."),
     Figure("5_25", "timing", ALL, (), "Seconds per epoch, robust against plain training (thesis Figure 5.25), log "
            "scales.", width=0.7),
+    # Seed 001 (part R1)
+    Figure("R1_1", "gallery", "fmnist-r1", ("plain",), "PGD examples on the plainly trained CNN (seed~001's "
+           "Figure~1: $\\epsilon = 0.3$ in $[0, 1]$, 3 steps of 0.01).", attacks=("pgd",), width=0.95),
+    Figure("R1_3", "gallery", "fmnist-r1", ("lwta-pgd",), "CW, PGD and FGSM examples on the stochastic LWTA "
+           "network, correctly (green) and wrongly (red) classified (seed~001's Figure~3).",
+           attacks=("cw", "pgd", "fgsm"), width=0.95),
+    Figure("R1_4", "confidence", "fmnist-r1", ("plain", "lwta-pgd"), "Predicted-class probability on the clean "
+           "test images, correctly and wrongly classified stacked (seed~001's Figure~4).", width=0.9),
+    # Seed 003 (part S3)
+    Figure("S3_4_2", "gallery", "fmnist-s3", ("det",), "Targeted iterative FGSM (least-likely class) on the "
+           "deterministic network (seed~003's Figure~4.2).", attacks=("ilcm",), width=0.95),
+    Figure("S3_4_3", "gallery", "fmnist-s3", ("det",), "Untargeted FGSM on the deterministic network (seed~003's "
+           "Figure~4.3).", attacks=("fgsm",), width=0.95),
+    Figure("S3_4_5", "gallery", "fmnist-s3", ("det",), "The missing-features attack (seed~003's Figure~4.5).",
+           attacks=("missing",), width=0.95),
+    Figure("S3_5_3", "curve", "fmnist-s3", S3_CURVES, "Accuracy under the targeted iterative attack (ILCM) over "
+           "$\\epsilon$ (seed~003's Figure~5.3).", attacks=("ilcm",), source="S3/figure_5_3"),
+    Figure("S3_5_4", "curve", "fmnist-s3", S3_CURVES, "Accuracy under untargeted FGSM over $\\epsilon$ "
+           "(seed~003's Figure~5.4).", attacks=("fgsm",), source="S3/figure_5_4"),
+    Figure("S3_5_5", "curve", "fmnist-s3", S3_CURVES, "Accuracy under the missing-features attack over the "
+           "fraction removed (seed~003's Figure~5.5).", attacks=("missing",), source="S3/figure_5_5"),
+    Figure("S3_5_6", "clean", "fmnist-s3", ("det", "fgsm") + S3_NOISE, "Clean test accuracy of the deterministic, "
+           "the FGSM-trained and the twelve stochastic ReLU networks (seed~003's Figure~5.6).",
+           source="S3/figure_5_6"),
+    Figure("S3_5_7", "epochs", "fmnist-s3", ("sign", "stoch-sign"), "Learning curves of the deterministic and the "
+           "stochastic binary networks (seed~003's Figure~5.7).", width=0.95),
+    Figure("S3_5_8", "confidence", "fmnist-s3", ("det", "fgsm", "add-gauss-0.1"), "Confidence on the clean test "
+           "images (seed~003's Figure~5.8).", width=0.95),
+)
+
+
+
+SEED_TABLES = (
+    SeedTable("R1_1", "fmnist-r1", R1_ROWS,
+              (SeedColumn("plain", "Natural", "plain"), SeedColumn("pgd_0.6", "PGD", "pgd"),
+               SeedColumn("fgsm_0.6", "FGSM", "fgsm"), SeedColumn("cw", "CW", "cw"),
+               SeedColumn("worst_0.0627", "Worst 8/255")),
+              "Accuracy (\\%) of seed~001's training schemes (its Table~1) on Fashion-MNIST.", source="R1/table_1"),
+    SeedTable("R1_2", "fmnist-r1", ("lwta-pgd",),
+              (SeedColumn("plain", "Natural", "plain"), SeedColumn("pgd_0.6+pgd_l2_1", "PGD $L_\\infty$ + $L_2$",
+                                                                   "pgd_aggregate"),
+               SeedColumn("pgd_0.6", "PGD $L_\\infty$"), SeedColumn("pgd_l2_1", "PGD $L_2$"),
+               SeedColumn("fgsm_0.6", "FGSM", "fgsm"), SeedColumn("cw", "CW", "cw")),
+              "Accuracy (\\%) of the stochastic LWTA network (seed~001's Table~2), with the two PGD accuracies "
+              "the seed summed into one number shown apart.", source="R1/table_2"),
+    SeedTable("S3_1", "fmnist-s3", S3_CURVES,
+              (SeedColumn("ilcm", "ILCM", "figure_5_3"), SeedColumn("fgsm", "FGSM", "figure_5_4"),
+               SeedColumn("missing", "MF", "figure_5_5")),
+              "Accuracy (\\%) under the attacks of seed~003's Figures~5.3--5.5 over the attack strength "
+              "($\\epsilon$, or the fraction $p$ of features removed).", source="S3", kind="curves",
+              source_scale=100.0),
+    SeedTable("S3_2", "fmnist-s3", ("det", "fgsm") + S3_NOISE,
+              (SeedColumn("plain", "Clean", "accuracy"), SeedColumn("worst_0.1", "Worst 0.1")),
+              "Clean accuracy (\\%) of seed~003's models (its Figure~5.6) and the strong worst case at "
+              "$\\epsilon = 0.1$ (expectation over noise draws for the stochastic ones).", source="S3/figure_5_6",
+              source_scale=100.0),
 )
 
 
@@ -257,7 +373,7 @@ def chosen_models(params: dict, dataset: str, wanted: tuple[str, ...]) -> list[s
     return ([m for m in wanted if m in available] or available[:1]) if wanted else available
 
 
-def table_experiments(params: dict, table: Table) -> list[Experiment]:
+def table_experiments(params: dict, table: Table | SeedTable) -> list[Experiment]:
     return [Experiment(table.dataset, m, SCENARIOS[s])
             for m in chosen_models(params, table.dataset, table.models) for s in table.scenarios]
 
@@ -283,7 +399,7 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
 def all_experiments(params: dict) -> list[Experiment]:
     """Every experiment a table or figure needs, in a stable order, without repeats."""
     seen: dict[str, Experiment] = {}
-    for table in TABLES:
+    for table in TABLES + SEED_TABLES:
         for exp in table_experiments(params, table):
             seen.setdefault(exp.id, exp)
     for figure in FIGURES:

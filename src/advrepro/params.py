@@ -21,12 +21,14 @@ from .errors import ParamsError
 def _schema() -> dict:
     """The schema, with the names the registries know: a model or defence registered anywhere (a test
     included) is valid in params.yaml without editing the schema file."""
+    from .attacks import ATTACKS
     from .defences import DEFENCES
     from .models import MODELS
 
     schema = yaml.safe_load(resources.files("advrepro").joinpath("schemas/params.schema.yaml").read_text())
     schema["$defs"]["models"]["items"]["enum"] = MODELS.names()
     schema["$defs"]["robust"]["properties"]["algorithm"]["enum"] = [d for d in DEFENCES if d != "plain"]
+    schema["$defs"]["seed_evaluation"]["properties"]["attacks"]["items"]["enum"] = ATTACKS.names()
     return schema
 
 
@@ -185,6 +187,41 @@ def _check_consistency(values: dict, where: str) -> None:
                               f"{name}.data.image_size = {size}", (name, "model", "patch"))
     for name in ("speech", "urban"):
         _check_audio(values, name, where)
+    for part in ("r1", "s3"):
+        _check_seed_section(values, ("fmnist", part), where)
+    _check_scenarios(values, where)
+
+
+def _check_scenarios(values: dict, where: str) -> None:
+    """Every experiment's scenario finds its defence section and its model variant in its dataset's section."""
+    from .experiments import DATASETS, all_experiments, lookup
+
+    for exp in all_experiments(values):
+        name = DATASETS[exp.dataset].section
+        section = lookup(values, name)
+        d, v = exp.scenario.defence_spec, exp.scenario.variant
+        if d is not None and d not in section:
+            raise ParamsError(f"{where}: {name}.{d}: missing (experiment {exp.id} trains with it)",
+                              (*name.split("."), d))
+        if v is not None and v not in section.get("variants", {}):
+            raise ParamsError(f"{where}: {name}.variants.{v}: missing (experiment {exp.id} uses this model variant)",
+                              (*name.split("."), "variants"))
+
+
+def _check_seed_section(values: dict, path: tuple[str, ...], where: str) -> None:
+    """A seed part's evaluation runs the clean accuracy and takes its strong worst case at some of its epsilons."""
+    section = values
+    for key in path:
+        section = section[key]
+    name = ".".join(path)
+    ev = section["evaluation"]
+    if "plain" not in ev["attacks"]:
+        raise ParamsError(f"{where}: {name}.evaluation.attacks: must include 'plain' (the clean accuracy every "
+                          f"robust accuracy is measured against)", (*path, "evaluation", "attacks"))
+    for eps in ev.get("strong_epsilons", ()):
+        if eps not in ev["epsilons"]:
+            raise ParamsError(f"{where}: {name}.evaluation.strong_epsilons: bad value {eps}: not one of "
+                              f"{name}.evaluation.epsilons", (*path, "evaluation", "strong_epsilons"))
 
 
 def _check_audio(values: dict, name: str, where: str) -> None:

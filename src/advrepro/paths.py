@@ -69,6 +69,7 @@ def thesis_numbers(table_id: str) -> str:
 FINDINGS = "paper/generated/findings.tex"
 TIMING = "paper/generated/timing.tex"
 SANITY = "paper/generated/sanity.tex"
+SEED_CLAIMS = "paper/generated/seed_claims.tex"
 PAPER = "paper/main.pdf"
 # The validate stage's marker: every fetch stage depends on it, so DVC checks params before deleting data.
 VALIDATED = f"{RESULTS}/validated-params.txt"

@@ -20,51 +20,52 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .attacks.base import cross_entropy, project
+from .attacks.base import cross_entropy, noise_key, project
 
 
-def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize):
-    """x [B, ...] -> attacked copies [B, C, ...], copy j pushed towards class j."""
+def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize, key=None):
+    """x [B, ...] -> attacked copies [B, C, ...], copy j pushed towards class j; step k's model noise is
+    noise_key(key, k) (stochastic models)."""
     b = x.shape[0]
     x0 = jnp.repeat(x[:, None], n_classes, axis=1)
     flat_shape = (b * n_classes,) + x.shape[1:]
     targets = jnp.arange(n_classes)
 
-    def total_margin(xs):
-        z = logits_fn(params, xs.reshape(flat_shape)).reshape(b, n_classes, n_classes)
+    def total_margin(xs, k):
+        z = logits_fn(params, xs.reshape(flat_shape), noise_key(key, k)).reshape(b, n_classes, n_classes)
         z_target = jnp.take_along_axis(z, jnp.broadcast_to(targets[None, :, None], (b, n_classes, 1)), -1)
         z_true = jnp.take_along_axis(z, jnp.broadcast_to(y[:, None, None], (b, n_classes, 1)), -1)
         return jnp.sum(z_target - z_true)
 
-    def step(_, xs):
-        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs)), x0, epsilon)
+    def step(k, xs):
+        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs, k)), x0, epsilon)
 
     return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
 
 
-def likeliest_wrong_classes(logits_fn, params, x, y, n_targets):
+def likeliest_wrong_classes(logits_fn, params, x, y, n_targets, key=None):
     """[B, n_targets]: per sample, the wrong classes with the highest clean logits (evaluation mode).
     With many classes (GTSRB's 43) the maximum over all targets is dominated by the most confusable
     ones; attacking only those cuts the cost by C / n_targets."""
-    z = logits_fn(params, x)
+    z = logits_fn(params, x, None if key is None else jax.random.fold_in(key, 1))
     z = jnp.where(jnp.arange(z.shape[-1])[None, :] == y[:, None], -jnp.inf, z)
     return jax.lax.stop_gradient(jax.lax.top_k(z, n_targets)[1])
 
 
-def targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize):
+def targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize, key=None):
     """x [B, ...] and targets [B, T] -> attacked copies [B, T, ...], copy t pushed towards targets[:, t]."""
     b, t = targets.shape
     x0 = jnp.repeat(x[:, None], t, axis=1)
     flat_shape = (b * t,) + x.shape[1:]
 
-    def total_margin(xs):
-        z = logits_fn(params, xs.reshape(flat_shape)).reshape(b, t, -1)
+    def total_margin(xs, k):
+        z = logits_fn(params, xs.reshape(flat_shape), noise_key(key, k)).reshape(b, t, -1)
         z_target = jnp.take_along_axis(z, targets[:, :, None], -1)
         z_true = jnp.take_along_axis(z, jnp.broadcast_to(y[:, None, None], (b, t, 1)), -1)
         return jnp.sum(z_target - z_true)
 
-    def step(_, xs):
-        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs)), x0, epsilon)
+    def step(k, xs):
+        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs, k)), x0, epsilon)
 
     return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
 

@@ -20,10 +20,11 @@ def _build(cls, section: Mapping[str, Any], **extra):
 
 @dataclass(frozen=True)
 class ArchitectureSpec:
-    """params.yaml's `model` section of a dataset: the sizes of every model trained on it."""
-    layer: int
-    hidden: int
-    s4_layers: int
+    """params.yaml's `model` section of a dataset: the sizes of every model trained on it (the seed parts'
+    CNNs have their own sizes: their sections have none)."""
+    layer: int = 0
+    hidden: int = 0
+    s4_layers: int = 0
     patch: int | None = None             # images: pixels per sequence step along each axis
     conv_channels: int | None = None     # raw waveform: the strided 1-D convolution in front
     conv_kernel: int | None = None
@@ -64,6 +65,11 @@ class DefenceSpec:
     stepsize: float
     epsilon_warmup: float
     targets: int | None = None
+    # The seeds' training schemes (001, 003)
+    smoothing: float = 0.0               # label smoothing of the training loss
+    pool: tuple[str, ...] = ()           # `pool`: the attacks a batch may be replaced by (pgd, fgsm, cw, noise)
+    p_attack: float = 0.5                # `pool`: the probability that a batch is attacked
+    cw_steps: int = 10                   # `pool`: CW's Adam steps in training
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,45 @@ class EvaluationSpec:
     strong: StrongSpec
     spatial_rotations: tuple[float, ...] = ()
     spatial_translations: tuple[float, ...] = ()
+    # The seeds' evaluations (001, 003) name their attacks and set their knobs; the thesis's sections
+    # leave them out: () = every attack registered as a default one (plain, PGD, FGSM, spatial).
+    attacks: tuple[str, ...] = ()
+    missing_fractions: tuple[float, ...] = ()  # missing-features attack: the fractions p removed
+    cw_steps: int = 50             # Carlini-Wagner L2: Adam steps per binary-search step
+    cw_lr: float = 0.01
+    cw_c: float = 1e-4             # initial trade-off constant c
+    cw_search_steps: int = 5       # binary search over c
+    cw_kappa: float = 0.0          # confidence
+    l2_epsilons: tuple[float, ...] = ()  # L2-PGD: the radii (its steps: pgd_steps of l2_stepsize * eps)
+    l2_step_factor: float = 0.25
+    ilcm_steps: int = 10           # least-likely-class iterative FGSM: steps of ilcm_step_factor * eps
+    ilcm_step_factor: float = 0.25
+    eot_draws: int = 8             # stochastic models: PGD's gradient is the mean over this many noise draws
+    strong_epsilons: tuple[float, ...] = ()  # where the strong worst case is computed; () = every epsilon
+    confidence: bool = False       # keep every attacked sample's clean softmax output (the confidence figures)
+
+    @property
+    def strong_at(self) -> tuple[float, ...]:
+        return tuple(sorted(self.strong_epsilons or self.epsilons))
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """An image model's variant (a scenario's `variant` section): BatchNorm, the activation, test-time noise
+    (seeds 001, 003). The defaults are the plain model."""
+    batch_norm: bool = False
+    activation: str = "relu"      # relu | sign | stochastic_sign | lwta
+    noise: str = "none"           # none | gauss | logistic
+    noise_mode: str = "add"       # add | mul
+    noise_std: float = 0.0
+    pni: bool = False
+    lwta_units: int = 2
+
+    @property
+    def stochastic(self) -> bool:
+        from .models import draws_noise
+
+        return draws_noise(self)
 
 
 @dataclass(frozen=True)
@@ -100,6 +145,7 @@ class ExperimentSpec:
     regularization: RegularizationSpec
     evaluation: EvaluationSpec
     defence: DefenceSpec | None          # None: plain training
+    variant: VariantSpec = VariantSpec()  # image models: BatchNorm, activation, noise
 
     @property
     def id(self) -> str:
@@ -129,13 +175,14 @@ def experiment_spec(params: dict, experiment) -> ExperimentSpec:
     from .experiments import config
 
     section = config(params, experiment.dataset)
-    key = experiment.scenario.defence_spec
+    key, variant = experiment.scenario.defence_spec, experiment.scenario.variant
     return ExperimentSpec(
         experiment=experiment,
         seed=params["seed"],
-        architecture=_build(ArchitectureSpec, section["model"]),
+        architecture=_build(ArchitectureSpec, section.get("model", {})),
         train=_build(TrainSpec, section["train"]),
         regularization=_build(RegularizationSpec, section["regularization"]),
         evaluation=evaluation_spec(params, experiment.dataset),
         defence=defence_spec(None if key is None else section[key]),
+        variant=VariantSpec() if variant is None else _build(VariantSpec, section["variants"][variant]),
     )

@@ -83,33 +83,41 @@ def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, s
     def step(state, x, y, key, step_index):
         p, opt_state = state
         k_aug, k_drop = jax.random.split(key)
+        k_inner = jax.random.fold_in(key, 2)  # the inner attack's keys (defences that draw, stochastic models)
         if regularize:
             x = augment_images(k_aug, x, noise_std=reg.noise_std, max_rotation=reg.max_rotation,
                                max_scale=reg.max_scale, crop=aug.crop)
-        attacked = defence.inner(clf, p, x, y, robust, epsilon_at(step_index), n_classes)
+        attacked = defence.inner(clf, p, x, y, robust, epsilon_at(step_index), n_classes, k_inner)
+        trainable = clf.trainable(p)
 
-        def loss_fn(w):
-            return defence.loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), w, x, y, attacked, robust)
+        def loss_fn(t):
+            return defence.loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), clf.with_trainable(p, t), x, y,
+                                attacked, robust)
 
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(p)
-        updates, opt_state = tx.update(grads, opt_state, p)
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+        updates, opt_state = tx.update(grads, opt_state, trainable)
         acc = jnp.mean(jnp.argmax(logits, -1) == y)
-        return (optax.apply_updates(p, updates), opt_state), loss, acc
+        weights = clf.with_trainable(clf.updated_stats(p, x, k_drop), optax.apply_updates(trainable, updates))
+        return (weights, opt_state), loss, acc
 
     return jax.jit(step)
 
 
-def clean_evaluator(clf: Classifier, batch_size: int):
-    """fn(weights, x, y) -> (mean cross-entropy, accuracy) on clean data, jitted once per run."""
+def clean_evaluator(clf: Classifier, batch_size: int, seed: int = 0):
+    """fn(weights, x, y) -> (mean cross-entropy, accuracy) on clean data, jitted once per run; a stochastic
+    model's noise for batch b is fold(seed, 5, b)."""
     @jax.jit
-    def batch_sums(w, xx, yy):
-        logits = clf.logits(w, xx)
+    def batch_sums(w, xx, yy, key):
+        logits = clf.logits(w, xx, key)
         return cross_entropy(logits, yy).sum(), jnp.sum(jnp.argmax(logits, -1) == yy)
+
+    root = jax.random.fold_in(jax.random.PRNGKey(seed), 5)
 
     def evaluate(weights, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         loss = correct = 0.0
-        for i in range(0, len(y), batch_size):
-            batch_loss, c = batch_sums(weights, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]))
+        for b, i in enumerate(range(0, len(y), batch_size)):
+            batch_loss, c = batch_sums(weights, jnp.asarray(x[i:i + batch_size]), jnp.asarray(y[i:i + batch_size]),
+                                       jax.random.fold_in(root, b))
             loss, correct = loss + float(batch_loss), correct + float(c)
         return loss / len(y), correct / len(y)
 
@@ -189,8 +197,9 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     refuse_directories(paths.checkpoint(exp.id), paths.history(exp.id), paths.timing(exp.id), paths.state(exp.id))
     clf = classifier_for(spec, data.n_classes)
     weights = init_weights(clf, seed, data.x_train)
-    tx = optimizer(cfg, weights, MODELS[exp.model].param_groups, n_batches * cfg.epochs, n_batches)
-    state = (weights, tx.init(weights))
+    trainable = clf.trainable(weights)
+    tx = optimizer(cfg, trainable, MODELS[exp.model].param_groups, n_batches * cfg.epochs, n_batches)
+    state = (weights, tx.init(trainable))
     step = make_train_step(clf, tx, spec, data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds, first_epoch = [], [], 1
@@ -202,7 +211,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
         history, epoch_seconds, first_epoch = header["history"], header["epoch_seconds"], header["epoch"] + 1
         log.info("%s: resuming after epoch %d of %d (%s)", exp.id, header["epoch"], cfg.epochs,
                  paths.state(exp.id))
-    evaluate_clean = clean_evaluator(clf, spec.evaluation.batch_size)
+    evaluate_clean = clean_evaluator(clf, spec.evaluation.batch_size, seed)
     views = training_views(exp, data)
     log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg.epochs, n_batches, bs)
     for epoch in range(first_epoch, cfg.epochs + 1):

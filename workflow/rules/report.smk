@@ -1,5 +1,8 @@
 # Report rules only read result files; each table and figure is produced by one rule.
+from advrepro.report.seeds import seed_sources
+
 TABLES = {t.id: t for t in registry.TABLES}
+SEED_TABLES = {t.id: t for t in registry.SEED_TABLES}
 FIGURES = {f.id: f for f in registry.FIGURES}
 
 
@@ -12,6 +15,20 @@ rule table:
         paths.strong_table("{id}"),
     wildcard_constraints:
         id="|".join(TABLES),
+    log:
+        paths.log("report", "table_{id}"),
+    shell:
+        "{CLI:q} table {wildcards.id:q} --profile {PROFILE:q} --log {log:q}"
+
+
+rule seed_table:
+    input:
+        metrics=lambda wc: [paths.metrics(e.id) for e in registry.table_experiments(P, SEED_TABLES[wc.id])],
+        seed=lambda wc: [str(p) for p in seed_sources(SEED_TABLES[wc.id])],
+    output:
+        paths.table("{id}"),
+    wildcard_constraints:
+        id="|".join(SEED_TABLES),
     log:
         paths.log("report", "table_{id}"),
     shell:
@@ -56,6 +73,21 @@ rule sanity:
         "{CLI:q} sanity --profile {PROFILE:q} --log {log:q}"
 
 
+rule seed_claims:
+    input:
+        [paths.metrics(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
+        [paths.examples(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
+        [paths.history(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
+        [paths.processed(d) for d in ("fmnist-r1", "fmnist-s3")],
+        [str(p) for t in SEED_TABLES.values() for p in seed_sources(t)],
+    output:
+        paths.SEED_CLAIMS,
+    log:
+        paths.log("report", "seed_claims"),
+    shell:
+        "{CLI:q} seed-claims --profile {PROFILE:q} --log {log:q}"
+
+
 rule timing:
     input:
         [paths.timing(e) for e in EXPERIMENTS],
@@ -70,11 +102,15 @@ rule timing:
 rule paper:
     input:
         "paper/main.tex",
+        "paper/parts/R1.tex",
+        "paper/parts/S3.tex",
         paths.FINDINGS,
         paths.TIMING,
         [paths.table(t) for t in TABLES],
         [paths.strong_table(t) for t in TABLES],
+        [paths.table(t) for t in SEED_TABLES],
         paths.SANITY,
+        paths.SEED_CLAIMS,
         [paths.figure(f) for f in FIGURES],
         [paths.figure_block(f) for f in FIGURES],
     output:

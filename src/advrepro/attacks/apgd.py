@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import cross_entropy, keep_best, margin, project, uniform_start
+from .base import cross_entropy, keep_best, margin, noise_key, project, uniform_start
 
 MOMENTUM = 0.75   # the weight of the new gradient step (alpha in the paper)
 RHO = 0.75        # a step size halves if the loss rose in fewer than RHO of the iterations since the checkpoint
@@ -33,9 +33,9 @@ def apgd(loss_fn, logits_fn, weights, x, y, rng, epsilon, steps):
     first = max(int(0.22 * steps), 1)
     shrink, shortest = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
 
-    def loss_grad(xx):
+    def loss_grad(xx, i):
         def with_logits(z):
-            logits = logits_fn(weights, z)
+            logits = logits_fn(weights, z, noise_key(rng, i))
             return loss_fn(logits, y), logits
 
         lk, vjp, logits = jax.vjp(with_logits, xx, has_aux=True)
@@ -44,7 +44,7 @@ def apgd(loss_fn, logits_fn, weights, x, y, rng, epsilon, steps):
 
     per_sample = (-1,) + (1,) * (x.ndim - 1)
     x0 = uniform_start(rng, x, epsilon)
-    l0, g0, f0 = loss_grad(x0)
+    l0, g0, f0 = loss_grad(x0, 0)
     n = y.shape[0]
     state = dict(
         x=x0, x_old=x0, grad=g0, step=jnp.full((n,), 2.0 * epsilon, x.dtype),
@@ -57,7 +57,7 @@ def apgd(loss_fn, logits_fn, weights, x, y, rng, epsilon, steps):
         step = s["step"].reshape(per_sample)
         z = project(s["x"] + step * jnp.sign(s["grad"]), x, epsilon)
         x_new = project(s["x"] + a * (z - s["x"]) + (1 - a) * (s["x"] - s["x_old"]), x, epsilon)
-        lk, grad, fooled = loss_grad(x_new)
+        lk, grad, fooled = loss_grad(x_new, i + 1)
         out = keep_best(s["out"], (x_new, lk, fooled))
         better = lk > s["loss_best"]
         bmask = better.reshape(per_sample)
@@ -95,7 +95,7 @@ def make_dlr(logits_fn, ev):
     steps, targets = ev.strong.apgd_steps, ev.strong.apgd_targets
 
     def attack(weights, x, y, rng, eps):
-        clean = logits_fn(weights, x)
+        clean = logits_fn(weights, x, noise_key(rng, 0))
         n_classes = clean.shape[-1]          # static: fixed by the model
         if n_classes < 4:
             return apgd(lambda z, yy: -margin(z, yy), logits_fn, weights, x, y, rng, eps, steps)[0]

@@ -8,6 +8,19 @@ import optax
 LOW, HIGH = -1.0, 1.0
 
 
+NOISE_STREAM = 0x6E6F6973  # "nois": the fold of an attack's key its model-noise keys come from
+
+
+def noise_key(rng, i):
+    """The model-noise key of forward pass i of an attack: `logits_fn(weights, x, key)` draws a stochastic
+    model's test-time noise from it (fresh at every step); deterministic models ignore it. Kept apart from
+    the keys of random starts and restarts, which fold small integers into `rng`. None without an rng (a
+    deterministic model attacked by a caller that has no key)."""
+    if rng is None:
+        return None
+    return jax.random.fold_in(jax.random.fold_in(rng, NOISE_STREAM), i)
+
+
 def project(x_adv, x0, epsilon):
     """Nearest point of {|x - x0|_inf <= epsilon} ∩ [-1, 1]^d."""
     return jnp.clip(jnp.clip(x_adv, x0 - epsilon, x0 + epsilon), LOW, HIGH)

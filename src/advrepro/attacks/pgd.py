@@ -5,38 +5,39 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import cross_entropy, keep_best, project, uniform_start
+from .base import cross_entropy, keep_best, noise_key, project, uniform_start
 
 
-def pgd(logits_fn, params, x, y, epsilon, steps, stepsize):
+def pgd(logits_fn, params, x, y, epsilon, steps, stepsize, rng=None):
     """`steps` signed-gradient steps of `stepsize`, each projected; starts at x (the Basic
     Iterative Method the thesis uses). Returns, per sample, the iterate with the highest loss,
-    so the attack never ends weaker than where it started."""
-    def losses(xx):
-        return cross_entropy(logits_fn(params, xx), y)
+    so the attack never ends weaker than where it started. `rng`: the model noise of step i is
+    noise_key(rng, i) (stochastic models)."""
+    def losses(xx, i):
+        return cross_entropy(logits_fn(params, xx, noise_key(rng, i)), y)
 
     def keep_best(xk, lk, best, best_loss):
         better = lk > best_loss
         mask = better.reshape((-1,) + (1,) * (x.ndim - 1))
         return jnp.where(mask, xk, best), jnp.where(better, lk, best_loss)
 
-    def body(_, carry):
+    def body(i, carry):
         xk, best, best_loss = carry
-        lk, vjp = jax.vjp(losses, xk)
+        lk, vjp = jax.vjp(lambda xx: losses(xx, i), xk)
         best, best_loss = keep_best(xk, lk, best, best_loss)
         grad = vjp(jnp.ones_like(lk))[0]
         return project(xk + stepsize * jnp.sign(grad), x, epsilon), best, best_loss
 
     init = (x, x, jnp.full(y.shape, -jnp.inf, dtype=x.dtype))
     xk, best, best_loss = jax.lax.fori_loop(0, steps, body, init)
-    best, _ = keep_best(xk, losses(xk), best, best_loss)
+    best, _ = keep_best(xk, losses(xk, steps), best, best_loss)
     return best
 
 
 def make(logits_fn, ev):
     """evaluation.pgd_steps steps of evaluation.pgd_stepsize (the thesis: 40 of 0.01)."""
     steps, stepsize = ev.pgd_steps, ev.pgd_stepsize
-    return lambda weights, x, y, rng, eps: pgd(logits_fn, weights, x, y, eps, steps, stepsize)
+    return lambda weights, x, y, rng, eps: pgd(logits_fn, weights, x, y, eps, steps, stepsize, rng)
 
 
 
@@ -47,21 +48,21 @@ def pgd_restarts(logits_fn, weights, x, y, rng, epsilon, steps, restarts, step_f
     highest loss)."""
     stepsize = step_factor * epsilon / steps
 
-    def loss_and_fooled(xx):
-        logits = logits_fn(weights, xx)
+    def loss_and_fooled(xx, i):
+        logits = logits_fn(weights, xx, noise_key(rng, i))
         return cross_entropy(logits, y), jnp.argmax(logits, -1) != y
 
     def run(r, best):
-        def body(_, carry):
+        def body(i, carry):
             xk, best = carry
-            lk, vjp, fooled = jax.vjp(loss_and_fooled, xk, has_aux=True)
+            lk, vjp, fooled = jax.vjp(lambda xx: loss_and_fooled(xx, r * (steps + 1) + i), xk, has_aux=True)
             best = keep_best(best, (xk, lk, fooled))
             grad = vjp(jnp.ones_like(lk))[0]
             return project(xk + stepsize * jnp.sign(grad), x, epsilon), best
 
         x0 = uniform_start(jax.random.fold_in(rng, r), x, epsilon)
         xk, best = jax.lax.fori_loop(0, steps, body, (x0, best))
-        return keep_best(best, (xk, *loss_and_fooled(xk)))
+        return keep_best(best, (xk, *loss_and_fooled(xk, r * (steps + 1) + steps)))
 
     init = (x, jnp.full(y.shape, -jnp.inf, x.dtype), jnp.zeros(y.shape, bool))
     return jax.lax.fori_loop(0, restarts, run, init)[0]

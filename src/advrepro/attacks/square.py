@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .base import margin, project
+from .base import margin, noise_key, project
 
 P_INIT = 0.8
 # (fraction of a 10,000-query budget, divisor of p): the authors' schedule, scaled to the query budget
@@ -42,8 +42,8 @@ def square(logits_fn, weights, x, y, rng, epsilon, queries):
     x4 = as_planes(x)
     b, h, w, c = x4.shape
 
-    def loss(xx4):
-        return margin(logits_fn(weights, xx4.reshape(shape)), y)
+    def loss(xx4, i):
+        return margin(logits_fn(weights, xx4.reshape(shape), noise_key(rng, i)), y)
 
     k_init, k_loop = jax.random.split(rng)
     stripes = epsilon * jax.random.choice(k_init, jnp.array([-1.0, 1.0], x.dtype), (b, 1, w, c))
@@ -62,11 +62,11 @@ def square(logits_fn, weights, x, y, rng, epsilon, queries):
         window = (rows >= top) & (rows < top + sh) & (cols >= left) & (cols < left + sw)
         signs = epsilon * jax.random.choice(k_sign, jnp.array([-1.0, 1.0], x.dtype), (b, 1, 1, c))
         candidate = project(jnp.where(window, x4 + signs, x_adv), x4, epsilon)
-        m_new = loss(candidate)
+        m_new = loss(candidate, i + 1)
         accept = (m_new < m) & (m >= 0)   # fooled samples stay where they are
         return jnp.where(accept[:, None, None, None], candidate, x_adv), jnp.where(accept, m_new, m)
 
-    x_adv, _ = jax.lax.fori_loop(0, queries, body, (x_adv, loss(x_adv)))
+    x_adv, _ = jax.lax.fori_loop(0, queries, body, (x_adv, loss(x_adv, 0)))
     return x_adv.reshape(shape)
 
 

@@ -15,7 +15,7 @@ from ..defences import AUGMENTATIONS
 from ..errors import DataError
 from ..io import read_npz
 from ..registry import Registry
-from . import gtsrb, mnist, speech, urbansound
+from . import fmnist, gtsrb, mnist, speech, urbansound
 from .source import Dataset, Source
 
 SOURCES: Registry[Source] = Registry("data source", [
@@ -23,6 +23,7 @@ SOURCES: Registry[Source] = Registry("data source", [
     gtsrb.SOURCE,
     speech.SOURCE,
     urbansound.SOURCE,
+    fmnist.SOURCE,
 ])
 DATASETS: dict[str, Dataset] = {d.name: d for s in SOURCES.values() for d in s.datasets}
 # Optional pre-drawn augmented copies of the training inputs, [V, N, ...], by regularization kind

@@ -46,6 +46,7 @@ class Stream(enum.IntEnum):
     SPEECH_SPLIT = 3     # data.speech.split: the train/test split and its order
     AUDIO_VIEW = 4       # data.audio: the augmented waveform copies (view)
     AUDIO_MASK = 5       # data.audio: the seed of torchaudio's spectrogram masks
+    FMNIST_SUBSET = 0    # data.fmnist.prepare: a split's stratified subset and its order (0 train, 1 test)
 
 
 def stream(seed: int, purpose: Stream, *key: int) -> np.random.Generator:

@@ -113,19 +113,22 @@ def fetch_torchvision(raw_dir: Path) -> None:
                         "offline profile") from None
 
 
-def check_idx(path: Path, rank: int, sample_shape: tuple[int, ...]) -> int:
+def check_idx(path: Path, rank: int, sample_shape: tuple[int, ...], data: bytes | None = None,
+              dataset: str = "MNIST") -> int:
     """Refuse an idx file whose header, sample shape or length is wrong; returns its number of samples.
-    (torchvision would fail on a short file with a bare reshape error, or read a long one silently.)"""
-    data = path.read_bytes()
+    (torchvision would fail on a short file with a bare reshape error, or read a long one silently.)
+    `data`: the file's contents unpacked, where the caller has read a gzipped file (data/fmnist.py)."""
+    size = "bytes" if data is None else "bytes unpacked"
+    data = path.read_bytes() if data is None else data
     head = 4 + 4 * rank
     if len(data) < head or data[:3] != b"\0\0\x08" or data[3] != rank:
         raise DataError(f"{path}: not an idx{rank} file of unsigned bytes (header {data[:4].hex() or 'empty'})")
     dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank))
     if dims[1:] != sample_shape:
-        raise DataError(f"{path}: samples of shape {list(dims[1:])}, MNIST's are {list(sample_shape)}")
+        raise DataError(f"{path}: samples of shape {list(dims[1:])}, {dataset}'s are {list(sample_shape)}")
     expected = head + int(np.prod(dims))
     if len(data) != expected:
-        raise DataError(f"{path}: {len(data)} bytes, its header promises {expected} (truncated or corrupt)")
+        raise DataError(f"{path}: {len(data)} {size}, its header promises {expected} (truncated or corrupt)")
     return dims[0]
 
 

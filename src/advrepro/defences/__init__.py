@@ -2,9 +2,10 @@
 
 A defence is a `Defence`: a name (params.yaml's `algorithm` values name the robust ones), the label the
 captions print, and the two halves of a min-max training step:
-- `inner(classifier, weights, x, y, spec, epsilon, n_classes)` -> the attacked inputs the loss needs
+- `inner(classifier, weights, x, y, spec, epsilon, n_classes, key)` -> the attacked inputs the loss needs
   (None for plain training): the inner maximization, computed without gradient to the weights
-  (Danskin's theorem), so it stays outside the differentiated function;
+  (Danskin's theorem), so it stays outside the differentiated function; `key` for its random draws and a
+  stochastic model's noise;
 - `loss(train_logits, weights, x, y, attacked, spec)` -> (loss, clean logits): the outer objective.
 `spec` is the scenario's `spec.DefenceSpec` (algorithm, epsilon, K, stepsize, ...); `train_logits(weights, x)` gives the
 training-mode logits (dropout) of the classifier.
@@ -24,7 +25,7 @@ from ..registry import Registry, lazy_function
 class Defence:
     name: str
     label: str
-    inner: Callable   # (classifier, weights, x, y, spec, epsilon, n_classes) -> attacked inputs | None
+    inner: Callable   # (classifier, weights, x, y, spec, epsilon, n_classes, key) -> attacked inputs | None
     loss: Callable    # (train_logits, weights, x, y, attacked, spec) -> (loss, clean logits)
 
 
@@ -53,6 +54,14 @@ DEFENCES: Registry[Defence] = Registry("defence", [
     Defence("plain", "plain training", _lazy("plain", "inner"), _lazy("plain", "loss")),
     Defence("alg1", "Algorithm~1", _lazy("minmax", "inner"), _lazy("minmax", "loss_alg1")),
     Defence("alg2", "Algorithm~2", _lazy("minmax", "inner"), _lazy("minmax", "loss_alg2")),
+    # The seeds' schemes (001, 003): defences/adversarial.py
+    Defence("smooth", "label smoothing", _lazy("adversarial", "smooth_inner"), _lazy("adversarial", "smooth_loss")),
+    Defence("pgd_at", "PGD adversarial training", _lazy("adversarial", "pgd_inner"),
+            _lazy("adversarial", "adversarial_loss")),
+    Defence("fgsm_mix", "clean and FGSM training", _lazy("adversarial", "fgsm_inner"),
+            _lazy("adversarial", "mixed_loss")),
+    Defence("pool", "mixed-attack training", _lazy("adversarial", "pool_inner"),
+            _lazy("adversarial", "adversarial_loss")),
 ])
 
 

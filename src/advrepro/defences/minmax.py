@@ -6,12 +6,12 @@ from __future__ import annotations
 from ..robust import class_targeted_copies, likeliest_wrong_classes, robust_loss, targeted_copies
 
 
-def inner(classifier, weights, x, y, spec, epsilon, n_classes):
+def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
     """The attacked copies [B, C or T, ...] (evaluation-mode model, no gradient to the weights)."""
     if spec.targets is not None:  # the likeliest wrong classes only
-        targets = likeliest_wrong_classes(classifier.logits, weights, x, y, spec.targets)
-        return targeted_copies(classifier.logits, weights, x, y, targets, epsilon, spec.K, spec.stepsize)
-    return class_targeted_copies(classifier.logits, weights, x, y, n_classes, epsilon, spec.K, spec.stepsize)
+        targets = likeliest_wrong_classes(classifier.logits, weights, x, y, spec.targets, key)
+        return targeted_copies(classifier.logits, weights, x, y, targets, epsilon, spec.K, spec.stepsize, key)
+    return class_targeted_copies(classifier.logits, weights, x, y, n_classes, epsilon, spec.K, spec.stepsize, key)
 
 
 def _loss(algorithm):

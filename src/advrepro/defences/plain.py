@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..attacks.base import cross_entropy
 
 
-def inner(classifier, weights, x, y, spec, epsilon, n_classes):
+def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
     return None
 
 

@@ -26,6 +26,20 @@ class ModelSpec:
     hidden: int           # RNN state size, S4 state size N (unused by FF)
     dropout: float = 0.0
     s4_layers: int = 2
+    # Image models (seeds 001, 003): the convolutional network's variants.
+    batch_norm: bool = False          # Conv -> BatchNorm -> (noise) -> activation blocks
+    activation: str = "relu"          # relu | sign (deterministic, straight-through) | stochastic_sign | lwta
+    noise: str = "none"               # none | gauss | logistic: noise on the pre-activations, at test time too
+    noise_mode: str = "add"           # add: a - z | mul: a * (1 + z)
+    noise_std: float = 0.0            # the noise's standard deviation (logistic: scale std * sqrt(3) / pi)
+    pni: bool = False                 # parametric noise injection on the weights (learned scale per layer)
+    lwta_units: int = 2               # LWTA: competing units per block
+
+
+def draws_noise(spec) -> bool:
+    """Whether a ModelSpec's (or a VariantSpec's) network draws from the "noise" rng, in training and at test
+    time: noise layers, parametric noise injection, stochastic binary neurons, LWTA."""
+    return spec.noise != "none" or spec.pni or spec.activation in ("stochastic_sign", "lwta")
 
 
 def lazy(module: str, attr: str) -> Callable:
@@ -53,16 +67,18 @@ MODELS: Registry[Model] = Registry("model", [
     Model("gru", "GRU", lazy("rnn", "build_gru")),
     Model("lstm", "LSTM", lazy("rnn", "build_lstm")),
     Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups")),
+    Model("cnn", "CNN", lazy("cnn", "build"), input="image"),
 ])
 MODEL_NAMES = tuple(MODELS)
 
 
-def build_model(name, *, n_classes, layer, hidden, dropout=0.0, s4_layers=2, conv=None, frame_norm=False):
+def build_model(name, *, n_classes, layer, hidden, dropout=0.0, s4_layers=2, conv=None, frame_norm=False,
+                **variant):
     """Model `name` of MODELS at these sizes; `conv` = (channels, kernel, stride) puts a `ConvFrontend`
-    in front, `frame_norm` a `FrameNorm`."""
+    in front, `frame_norm` a `FrameNorm`; `variant`: ModelSpec's image-model fields (batch_norm, noise, ...)."""
     if name not in MODELS:
         raise ValueError(f"unknown model name {name!r}; expected one of {MODELS.names()}")
-    model = MODELS[name].build(ModelSpec(layer, hidden, dropout, s4_layers), n_classes)
+    model = MODELS[name].build(ModelSpec(layer, hidden, dropout, s4_layers, **variant), n_classes)
     if frame_norm or conv is not None:
         from .frontends import ConvFrontend, FrameNorm
 

@@ -1,6 +1,7 @@
 """A model seen as a function of a dataset's inputs, built from an experiment's spec."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -26,18 +27,52 @@ def to_sequence(x, patch: int = 1):
 class Classifier:
     """A Flax model seen as a function of the dataset's inputs: images [B, H, W, C] are cut into
     sequences for sequence models (see `to_sequence`; FF flattens), audio [B, T, F] is a sequence
-    already, and image models take images as they are (patch None)."""
+    already, and image models take images as they are (patch None).
+
+    `weights` are the model's parameters; for a model with BatchNorm (`stateful`) they are the variables
+    {"params", "batch_stats"}, of which only "params" are trained (`trainable`). A `stochastic` model draws
+    noise at test time too, from the `key` its logits get (deterministic models ignore it)."""
     model: object
     patch: int | None = 1
+    stochastic: bool = False
+    stateful: bool = False
 
     def sequence(self, x):
         return x if self.patch is None else to_sequence(x, self.patch)
 
-    def logits(self, weights, x):
-        return self.model.apply({"params": weights}, self.sequence(x), train=False)
+    def _variables(self, weights):
+        return weights if self.stateful else {"params": weights}
+
+    def _rngs(self, key, train):
+        if not self.stochastic:
+            return {"dropout": key} if train else {}
+        if key is None:
+            raise ValueError("a stochastic model's logits need a noise key")
+        return {"dropout": key, "noise": jax.random.fold_in(key, 1)} if train else {"noise": key}
+
+    def logits(self, weights, x, key=None):
+        return self.model.apply(self._variables(weights), self.sequence(x), train=False, rngs=self._rngs(key, False))
 
     def train_logits(self, weights, x, key):
-        return self.model.apply({"params": weights}, self.sequence(x), train=True, rngs={"dropout": key})
+        if self.stateful:  # batch statistics of this batch; the running ones are updated by `updated_stats`
+            return self.model.apply(weights, self.sequence(x), train=True, rngs=self._rngs(key, True),
+                                    mutable=["batch_stats"])[0]
+        return self.model.apply({"params": weights}, self.sequence(x), train=True, rngs=self._rngs(key, True))
+
+    def trainable(self, weights):
+        return weights["params"] if self.stateful else weights
+
+    def with_trainable(self, weights, trained):
+        return {**weights, "params": trained} if self.stateful else trained
+
+    def updated_stats(self, weights, x, key):
+        """The weights with BatchNorm's running statistics moved towards this batch's (a training-mode
+        forward pass of the clean batch, no gradient); the weights themselves for other models."""
+        if not self.stateful:
+            return weights
+        _, new = self.model.apply(weights, self.sequence(x), train=True, rngs=self._rngs(key, True),
+                                  mutable=["batch_stats"])
+        return {**weights, "batch_stats": jax.lax.stop_gradient(new["batch_stats"])}
 
 
 def classifier_for(spec, n_classes: int) -> Classifier:
@@ -48,15 +83,19 @@ def classifier_for(spec, n_classes: int) -> Classifier:
     # frame_norm names the representations (dataset name suffixes: mel, meldb) that get a FrameNorm.
     frame_norm = exp.dataset.rsplit("-", 1)[-1] in arch.frame_norm
     patch = arch.patch if MODELS[exp.model].input == "sequence" else None
+    variant = spec.variant
     return Classifier(build_model(exp.model, n_classes=n_classes, layer=arch.layer, hidden=arch.hidden,
-                                  dropout=dropout, s4_layers=arch.s4_layers, conv=arch.conv, frame_norm=frame_norm),
-                      patch=patch)
+                                  dropout=dropout, s4_layers=arch.s4_layers, conv=arch.conv, frame_norm=frame_norm,
+                                  **dataclasses.asdict(variant)),
+                      patch=patch, stochastic=variant.stochastic, stateful=variant.batch_norm)
 
 
 def init_weights(clf: Classifier, seed: int, sample: np.ndarray):
     """Initial weights: fold(seed, 0), the same for every scenario of a model."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
-    return clf.model.init(key, clf.sequence(jnp.asarray(sample[:1])), train=False)["params"]
+    rngs = {"params": key, "noise": jax.random.fold_in(key, 1)} if clf.stochastic else key
+    variables = clf.model.init(rngs, clf.sequence(jnp.asarray(sample[:1])), train=False)
+    return dict(variables) if clf.stateful else variables["params"]
 
 
 def load_trained(spec, data):

@@ -233,8 +233,120 @@ def timing(params: dict, fig_spec) -> plt.Figure:
     return fig
 
 
+def _grid_values(params: dict, dataset: str, attack: str) -> list[float]:
+    from ..spec import evaluation_spec
+
+    return list(getattr(evaluation_spec(params, dataset), ATTACKS[attack].grid))
+
+
+def curve(params: dict, fig_spec) -> plt.Figure:
+    """Accuracy against the attack's strength (epsilon, or the fraction p of features removed), one line per
+    scenario, the seed's own numbers dashed in grey beside them (seed 003's Figures 5.3-5.5)."""
+    from .seeds import source_numbers
+
+    (attack,) = fig_spec.attacks
+    grid = _grid_values(params, fig_spec.dataset, attack)
+    seed = source_numbers(fig_spec.source) if fig_spec.source else {}
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    palette = sns.color_palette("deep")
+    for c, exp in enumerate(figure_experiments(params, fig_spec)):
+        acc = results.metrics(params, exp)["accuracy"]
+        ax.plot(grid, [100 * acc[ATTACKS[attack].key(v)] for v in grid], marker="o", color=palette[c],
+                label=_scenario_label(exp))
+        theirs = seed.get(exp.scenario.name)
+        if theirs:
+            xs = sorted(float(k) for k in theirs)
+            ax.plot(xs, [100 * theirs[f"{x:g}"] for x in xs], ls="--", marker=".", color=palette[c], alpha=0.45)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("fraction $p$ removed" if ATTACKS[attack].grid == "missing_fractions" else "$\\epsilon$")
+    ax.set_ylabel(f"accuracy under {ATTACKS[attack].label} (%)")
+    ax.legend(fontsize=7, title="solid: this run; dashed: the seed", title_fontsize=7)
+    return fig
+
+
+def confidence(params: dict, fig_spec) -> plt.Figure:
+    """Histograms of the clean max-softmax probability, correctly and wrongly classified test images stacked,
+    one panel per model (seed 001's Figure 4, seed 003's Figure 5.8); the titles give the means."""
+    exps = figure_experiments(params, fig_spec)
+    fig, axes = plt.subplots(1, len(exps), figsize=(7.5, 2.8), squeeze=False, sharey=True)
+    bins = np.linspace(0, 1, 21)
+    for ax, exp in zip(axes[0], exps, strict=True):
+        probs = results.examples(exp)["probabilities"]
+        m = results.metrics(params, exp)
+        from ..evaluate import unpack
+
+        correct = unpack(m["correct"]["plain"], m["n_samples"])
+        top = probs.max(-1)
+        ax.hist([top[correct], top[~correct]], bins=bins, stacked=True, color=["tab:green", "tab:red"],
+                label=["correct", "wrong"])
+        ax.set_title(f"{_scenario_label(exp)}\nmean {top.mean():.2f} (correct {top[correct].mean():.2f})",
+                     fontsize=8)
+        ax.set_xlabel("predicted-class probability")
+    axes[0, 0].set_ylabel("test images")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def clean(params: dict, fig_spec) -> plt.Figure:
+    """Clean test accuracy per scenario, the seed's numbers as grey markers (seed 003's Figure 5.6); the
+    dashed line is the first scenario's (the deterministic baseline)."""
+    from .seeds import source_numbers
+
+    seed = source_numbers(fig_spec.source) if fig_spec.source else {}
+    exps = figure_experiments(params, fig_spec)
+    ours = [100 * results.metrics(params, e)["accuracy"]["plain"] for e in exps]
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    xs = np.arange(len(exps))
+    ax.bar(xs, ours, color=sns.color_palette("deep")[0], label="this run")
+    theirs = [(x, 100 * seed[e.scenario.name]["accuracy"]) for x, e in zip(xs, exps, strict=True)
+              if e.scenario.name in seed]
+    if theirs:
+        ax.scatter(*zip(*theirs, strict=True), color="0.45", marker="D", zorder=3, label="the seed")
+    ax.axhline(ours[0], ls="--", color="0.3", lw=0.8)
+    ax.set_xticks(xs, [_scenario_label(e) for e in exps], rotation=60, ha="right", fontsize=7)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("clean accuracy (%)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def gallery(params: dict, fig_spec) -> plt.Figure:
+    """Examples of the figure's attacks on one model, one per class: for each attack a row of adversarial
+    images, titled with the prediction (green: still correct, red: fooled), below the originals (seed 001's
+    Figures 1 and 3, seed 003's Figures 4.2, 4.3, 4.5)."""
+    (exp,) = figure_experiments(params, fig_spec)
+    ex = results.examples(exp)
+    k = min(len(ex["y"]), 10)
+    rows = [("original", ex["x"], ex["pred"], None)] + [
+        (_gallery_title(ex, a), ex[f"{a}_x"], ex[f"{a}_pred"], a) for a in fig_spec.attacks]
+    fig, axes = plt.subplots(len(rows), k, figsize=(7.5, 0.95 * len(rows) + 0.3), squeeze=False)
+    for r, (name, xs, preds, _) in enumerate(rows):
+        for i in range(k):
+            ax = axes[r, i]
+            ax.imshow(xs[i, ..., 0], cmap="gray", vmin=-1, vmax=1)
+            ax.set_title(str(preds[i]), fontsize=7, color="tab:green" if preds[i] == ex["y"][i] else "tab:red", pad=2)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, fontsize=7)
+    fig.suptitle(f"{exp.label} model; above each image its predicted class, the true classes are "
+                 f"{', '.join(map(str, ex['y'][:k]))}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _gallery_title(ex: dict, attack: str) -> str:
+    value = ex.get(f"{attack}_epsilon", ex["epsilon"])
+    if not ATTACKS[attack].per_epsilon:
+        return ATTACKS[attack].label
+    name = "p" if ATTACKS[attack].grid == "missing_fractions" else "$\\epsilon$"
+    return f"{ATTACKS[attack].label} {name}={float(value):g}"
+
+
 KINDS = {"example": example, "waveform": waveform, "spectrogram": spectrogram, "grid": grid, "bars": bars,
-         "epochs": epochs, "settings": settings, "timing": timing}
+         "epochs": epochs, "settings": settings, "timing": timing, "curve": curve, "confidence": confidence,
+         "gallery": gallery, "clean": clean}
 
 
 def block(spec) -> str:
