@@ -7,9 +7,6 @@ import numpy as np
 import pytest
 
 from advrepro.models import MODEL_NAMES, MODELS, build_model
-
-# The sequence models (the image CNN of the seed parts has its own tests: test_cnn.py)
-SEQUENCE_MODELS = tuple(n for n in MODEL_NAMES if MODELS[n].input == "sequence")
 from advrepro.models.s4 import (
     S4SSM,
     S4Layer,
@@ -21,6 +18,9 @@ from advrepro.models.s4 import (
     scan_SSM,
     ssm_param_mask,
 )
+
+# The sequence models (the image CNN of the seed parts has its own tests: test_cnn.py)
+SEQUENCE_MODELS = tuple(n for n in MODEL_NAMES if MODELS[n].input == "sequence")
 
 SMALL = dict(n_classes=5, layer=8, hidden=4)
 
