@@ -77,7 +77,7 @@ CASES = [
         edit(r"^(    n_samples:) \d+", r"\1 0")),
     Bad("duplicate-key", TRAIN, "duplicate key 'seed'", edit(r"^(seed: \d+)", r"\1\nseed: 7", None)),
     Bad("unknown-key", ("validate",), "'cifar' was unexpected", edit(r"^(seed: \d+)", r"\1\ncifar: {}", None)),
-    Bad("unknown-model", ("validate",), "mnist.models.0", edit(r"^(  models:\n  -) ff", r"\1 cnn")),
+    Bad("unknown-model", ("validate",), "mnist.models.0", edit(r"^(  models:\n  -) ff", r"\1 resnet")),
     Bad("unknown-profile", ("validate", "--profile", "gpu-cluster"), "unknown profile 'gpu-cluster'"),
     Bad("yaml-syntax", ("validate",), "YAML syntax error", edit(r"^(seed: \d+)", r"seed: [1", None)),
     Bad("yaml-empty", ("validate",), "expected a mapping", write("params.yaml", b"")),
@@ -98,6 +98,19 @@ CASES = [
     Bad("unknown-table", ("table", "9_9"), "9_9"),
     Bad("profile-thesis-nan", ("validate",), "profiles.thesis",
         edit(r"^(  thesis:\n(?:.*\n)*?        epsilon:) [\d.e-]+", r"\1 .nan", "profiles")),
+    # The seed parts' sections (fmnist.r1, fmnist.s3)
+    Bad("part-no-clean", ("validate",), "fmnist.r1.evaluation.attacks: must include 'plain'",
+        edit(r"^(    evaluation:\n      attacks:\n      -) plain", r"\1 spatial", "fmnist")),
+    Bad("part-unknown-attack", ("validate",), "fmnist.r1.evaluation.attacks.0",
+        edit(r"^(    evaluation:\n      attacks:\n      -) plain", r"\1 deepfool", "fmnist")),
+    Bad("part-strong-epsilon", ("validate",), "fmnist.r1.evaluation.strong_epsilons",
+        edit(r"^(      strong_epsilons:\n      -) [\d.]+", r"\1 0.3", "fmnist")),
+    Bad("part-missing-variant", ("validate",), "fmnist.r1.variants.pni: missing",
+        edit(r"^(      )pni:", r"\1pnx:", "fmnist")),
+    Bad("part-noise-negative", ("validate",), "fmnist.s3.variants.add-gauss-0.05.noise_std",
+        edit(r"^(      add-gauss-0.05:\n(?:        .*\n)*?        noise_std:) [\d.]+", r"\1 -0.05", "fmnist")),
+    Bad("part-pool-attack", ("validate",), "fmnist.r1.pool_pgd.pool.0",
+        edit(r"^(    pool_pgd:\n(?:      .*\n)*?      pool:\n      -) pgd", r"\1 deepfool", "fmnist")),
 ]
 
 
