@@ -15,6 +15,7 @@ from .experiments import (
     SEED_TABLES,
     SOURCES,
     TABLES,
+    active,
     all_experiments,
     data_keys,
     evaluation_keys,
@@ -52,7 +53,8 @@ def stages(params: dict) -> dict:
     validate = _stage(f"advrepro validate --mark {paths.VALIDATED}", params=[{"params.yaml": None}],
                       outs=[{paths.VALIDATED: {"cache": False, "persist": True}}])
     out: dict[str, dict] = {"validate": validate}
-    for source in SOURCES.values():
+    used = {DATASETS[e.dataset].source for e in all_experiments(params)}
+    for source in (s for s in SOURCES.values() if s.name in used):  # the sources some experiment trains on
         src, code = source.name, [f"{CODE}/{c}" for c in source.code]
         out[f"fetch-{src}"] = _stage(f"advrepro fetch {src} --log {paths.log('data', 'fetch-' + src)}",
                                      deps=[paths.VALIDATED] + code, params=list(source.fetch_params),
@@ -87,13 +89,13 @@ def stages(params: dict) -> dict:
             + [paths.thesis_numbers(table.thesis_id), f"{CODE}/report/tables.py"] + report_code,
             params=report_params(table.dataset),
             outs=[{paths.table(table.id): {"cache": False}}, {paths.strong_table(table.id): {"cache": False}}])
-    for table in SEED_TABLES:
+    for table in active(params, SEED_TABLES):
         out[f"table-{table.id}"] = _stage(
             f"advrepro table {table.id}",
             deps=[paths.metrics(e.id) for e in table_experiments(params, table)]
             + [str(p) for p in seed_sources(table)] + [f"{CODE}/report/seeds.py"] + report_code,
             params=report_params(table.dataset), outs=[{paths.table(table.id): {"cache": False}}])
-    for fig in FIGURES:
+    for fig in active(params, FIGURES):
         out[f"figure-{fig.id}"] = _stage(
             f"advrepro figure {fig.id}", deps=figure_inputs(params, fig) + [f"{CODE}/report/figures.py"] + report_code,
             params=report_params(fig.dataset),
@@ -109,21 +111,23 @@ def stages(params: dict) -> dict:
         + list(dict.fromkeys(paths.thesis_numbers(t.thesis_id) for t in TABLES))
         + [f"{CODE}/report/sanity.py", f"{CODE}/attacks/__init__.py"] + report_code,
         params=all_keys, outs=[{paths.SANITY: {"cache": False}}])
-    seed_exps = list(dict.fromkeys(e.id for t in SEED_TABLES for e in table_experiments(params, t)))
+    seed_exps = list(dict.fromkeys(e.id for t in active(params, SEED_TABLES) for e in table_experiments(params, t)))
     out["seed-claims"] = _stage(
         "advrepro seed-claims", deps=[paths.metrics(e) for e in seed_exps] + [paths.examples(e) for e in seed_exps]
-        + [paths.history(e) for e in seed_exps] + [paths.processed(d) for d in ("fmnist-r1", "fmnist-s3")]
-        + list(dict.fromkeys(str(p) for t in SEED_TABLES for p in seed_sources(t)))
+        + [paths.history(e) for e in seed_exps]
+        + [paths.processed(d) for d in dict.fromkeys(t.dataset for t in active(params, SEED_TABLES))]
+        + list(dict.fromkeys(str(p) for t in active(params, SEED_TABLES) for p in seed_sources(t)))
         + [f"{CODE}/report/seed_claims.py"], params=all_keys, outs=[{paths.SEED_CLAIMS: {"cache": False}}])
     out["timing"] = _stage(
         "advrepro timing", deps=[paths.timing(e.id) for e in all_experiments(params)]
         + [f"{CODE}/report/timing.py"], params=["profile", "profiles"], outs=[{paths.TIMING: {"cache": False}}])
     out["paper"] = _stage(
         f"advrepro paper --log {paths.log('paper', 'main')}",
-        deps=["paper/main.tex", "paper/parts/R1.tex", "paper/parts/S3.tex", paths.FINDINGS, paths.TIMING,
+        deps=["paper/main.tex", *(f"paper/parts/{p}.tex" for p in params["seed_parts"]), paths.FINDINGS, paths.TIMING,
               paths.SANITY, paths.SEED_CLAIMS] + [paths.table(t.id) for t in TABLES]
-        + [paths.strong_table(t.id) for t in TABLES] + [paths.table(t.id) for t in SEED_TABLES]
-        + [paths.figure(f.id) for f in FIGURES] + [paths.figure_block(f.id) for f in FIGURES],
+        + [paths.strong_table(t.id) for t in TABLES] + [paths.table(t.id) for t in active(params, SEED_TABLES)]
+        + [paths.figure(f.id) for f in active(params, FIGURES)]
+        + [paths.figure_block(f.id) for f in active(params, FIGURES)],
         outs=[{paths.PAPER: {"cache": False}}])
     return out
 

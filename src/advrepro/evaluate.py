@@ -7,7 +7,6 @@ epsilon: original / adversarial pairs for the example figures).
 """
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import zlib
@@ -22,7 +21,7 @@ from .attacks import ATTACKS, BOX, STRONG, chosen, columns, epsilon_attacks, wor
 from .attacks.base import cross_entropy
 from .data import DATASETS, Arrays
 from .errors import CheckpointError, DataError
-from .io import atomic_paths, refuse_directories, write_json, write_npz
+from .io import atomic_paths, pack, refuse_directories, unpack, write_json, write_npz  # noqa: F401 (unpack: tests)
 from .models.classifier import load_trained
 from .spec import EvaluationSpec, ExperimentSpec
 
@@ -92,16 +91,6 @@ def examples(compiled: dict, predict, weights, ev: EvaluationSpec, data: Arrays,
             out[f"{name}_epsilon"] = np.float32(ATTACKS[name].example_value(ev))
         out[f"{name}_pred"] = np.asarray(predict(weights, x_adv, score_key(key))[:k])
     return out
-
-
-def pack(correct: np.ndarray) -> str:
-    """A per-sample correctness vector as base64 of its packed bits (the metrics file keeps them, so that
-    worst cases over attacks are computed from them, not re-run); `unpack` reverses it."""
-    return base64.b64encode(np.packbits(correct)).decode("ascii")
-
-
-def unpack(text: str, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(base64.b64decode(text), np.uint8), count=n).astype(bool)
 
 
 def run_on(attack, score, weights, x_all, y_all, idx: np.ndarray, bs: int, seed: int, column: str, eps):

@@ -362,6 +362,21 @@ SEED_TABLES = (
 )
 
 
+SEED_PARTS = ("R1", "S3")  # the other seeds' parts: seed 001 (R1), seed 003 (S3); the id prefix of their outputs
+
+
+def part_of(item) -> str:
+    """The part a table or figure belongs to: its id's seed prefix ("R1_1" -> "R1"), else "thesis"."""
+    prefix = item.id.split("_", 1)[0]
+    return prefix if prefix in SEED_PARTS else "thesis"
+
+
+def active(params: dict, items) -> tuple:
+    """The tables or figures of the parts params.yaml's `seed_parts` runs (the thesis's always)."""
+    parts = {"thesis", *params.get("seed_parts", SEED_PARTS)}
+    return tuple(i for i in items if part_of(i) in parts)
+
+
 def models(params: dict, dataset: str) -> list[str]:
     return list(config(params, dataset)["models"])
 
@@ -399,10 +414,10 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
 def all_experiments(params: dict) -> list[Experiment]:
     """Every experiment a table or figure needs, in a stable order, without repeats."""
     seen: dict[str, Experiment] = {}
-    for table in TABLES + SEED_TABLES:
+    for table in TABLES + active(params, SEED_TABLES):
         for exp in table_experiments(params, table):
             seen.setdefault(exp.id, exp)
-    for figure in FIGURES:
+    for figure in active(params, FIGURES):
         if figure.dataset != ALL:
             for exp in figure_experiments(params, figure):
                 seen.setdefault(exp.id, exp)

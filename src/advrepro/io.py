@@ -1,6 +1,7 @@
 """Atomic file writes: a crash never leaves a half-written file that a later run would trust."""
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import hashlib
@@ -133,3 +134,13 @@ def file_hash(path: str | Path, algorithm: str = "sha256") -> str:
 
 def sha256(path: str | Path) -> str:
     return file_hash(path, "sha256")
+
+
+def pack(correct: np.ndarray) -> str:
+    """A per-sample correctness vector as base64 of its packed bits (the metrics file keeps them, so that
+    worst cases over attacks are computed from them, not re-run); `unpack` reverses it."""
+    return base64.b64encode(np.packbits(correct)).decode("ascii")
+
+
+def unpack(text: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), np.uint8), count=n).astype(bool)

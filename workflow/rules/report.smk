@@ -2,8 +2,8 @@
 from advrepro.report.seeds import seed_sources
 
 TABLES = {t.id: t for t in registry.TABLES}
-SEED_TABLES = {t.id: t for t in registry.SEED_TABLES}
-FIGURES = {f.id: f for f in registry.FIGURES}
+SEED_TABLES = {t.id: t for t in registry.active(P, registry.SEED_TABLES)}  # params.yaml's seed_parts
+FIGURES = {f.id: f for f in registry.active(P, registry.FIGURES)}
 
 
 rule table:
@@ -78,7 +78,7 @@ rule seed_claims:
         [paths.metrics(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
         [paths.examples(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
         [paths.history(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
-        [paths.processed(d) for d in ("fmnist-r1", "fmnist-s3")],
+        [paths.processed(d) for d in dict.fromkeys(t.dataset for t in SEED_TABLES.values())],
         [str(p) for t in SEED_TABLES.values() for p in seed_sources(t)],
     output:
         paths.SEED_CLAIMS,
@@ -102,8 +102,7 @@ rule timing:
 rule paper:
     input:
         "paper/main.tex",
-        "paper/parts/R1.tex",
-        "paper/parts/S3.tex",
+        [f"paper/parts/{p}.tex" for p in P["seed_parts"]],
         paths.FINDINGS,
         paths.TIMING,
         [paths.table(t) for t in TABLES],

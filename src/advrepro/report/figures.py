@@ -12,7 +12,7 @@ import seaborn as sns  # noqa: E402
 from .. import paths  # noqa: E402
 from ..attacks import ATTACKS  # noqa: E402
 from ..experiments import Experiment, attack_columns, defence_spec, figure_experiments, get_figure  # noqa: E402
-from ..io import atomic_paths, write_text  # noqa: E402
+from ..io import atomic_paths, unpack, write_text  # noqa: E402
 from ..models import MODELS
 from . import results  # noqa: E402
 
@@ -274,8 +274,6 @@ def confidence(params: dict, fig_spec) -> plt.Figure:
     for ax, exp in zip(axes[0], exps, strict=True):
         probs = results.examples(exp)["probabilities"]
         m = results.metrics(params, exp)
-        from ..evaluate import unpack
-
         correct = unpack(m["correct"]["plain"], m["n_samples"])
         top = probs.max(-1)
         ax.hist([top[correct], top[~correct]], bins=bins, stacked=True, color=["tab:green", "tab:red"],
