@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from advrepro import paths
-from advrepro.experiments import FIGURES, TABLES
+from advrepro.experiments import FIGURES, SEED_PARTS, SEED_TABLES, TABLES, part_of
 
 from .conftest import ROOT
 
@@ -22,7 +22,17 @@ def test_main_tex_holds_every_table_and_figure_of_the_registry_once():
     assert sorted(inputs) == sorted([t.id for t in TABLES] + [f"{t.id}_strong" for t in TABLES])  # each beside its
     for t in TABLES:                                                                            # strong companion
         assert f"\\input{{tables/table_{t.id}.tex}}\n\\input{{tables/table_{t.id}_strong.tex}}" in MAIN, t.id
-    assert sorted(graphics) == sorted(f.id for f in FIGURES)
+    assert sorted(graphics) == sorted(f.id for f in FIGURES if part_of(f) == "thesis")
+
+
+@pytest.mark.parametrize("part", SEED_PARTS)
+def test_each_seed_part_holds_its_tables_and_figures_once(part):
+    text = (ROOT / "paper" / "parts" / f"{part}.tex").read_text()
+    inputs = re.findall(r"\\input\{tables/table_([A-Za-z0-9_]+)\.tex\}", text)
+    graphics = re.findall(r"\\input\{figures/figure_([A-Z0-9_]+)\.tex\}", text)
+    assert sorted(inputs) == sorted(t.id for t in SEED_TABLES if part_of(t) == part)
+    assert sorted(graphics) == sorted(f.id for f in FIGURES if part_of(f) == part)
+    assert f"\\claims{'Rone' if part == 'R1' else 'Sthree'}" in text and "Deviations" in text
 
 
 def test_every_reference_has_a_label():
@@ -51,7 +61,11 @@ def test_the_committed_reference_paper_compiles_with_every_table_and_figure(tmp_
     assert text.count("Strong evaluation of Table") == len(TABLES)
     for f in FIGURES:
         assert (ROOT / paths.figure(f.id)).read_bytes().startswith(b"%PDF"), f.id
-        assert f"thesis Figure {f.id.replace('_', '.')}" in text, f.id
+        if part_of(f) == "thesis":
+            assert f"thesis Figure {f.id.replace('_', '.')}" in text, f.id
+    for part, title in (("R1", "Seed 001: Robustness of Neural Networks"), ("S3", "Seed 003: Stochastic relaxation")):
+        seed = f"seed {part[1]:0>3}"
+        assert title in text and f"Claims of {seed}, checked" in text and f"Deviations ({seed})" in text
 
 
 def test_figure_captions_have_one_source():
