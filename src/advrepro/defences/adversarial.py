@@ -2,8 +2,10 @@
 LWTA network), FGSM-augmented training (seed 003: clean and FGSM copies together) and seed 001's mixed-attack
 training (per batch, with probability p_attack an attack drawn from a pool replaces the clean batch).
 
-The inner attacks are the evaluation's own functions (attacks/), run on the evaluation-mode model with the
-step's key, so a stochastic model draws fresh noise at every attack step here too.
+The pool's attacks are the evaluation's own functions (attacks/); every inner attack runs on the
+evaluation-mode model with the step's key, so a stochastic model draws fresh noise at every attack step here
+too. The losses on attacked batches return the attacked batch's logits: the training accuracy in the history
+is then the accuracy on what the model trained on.
 """
 from __future__ import annotations
 
