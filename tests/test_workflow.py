@@ -19,14 +19,15 @@ import yaml
 
 from advrepro import determinism, dvcgen, paths
 from advrepro.data import mnist
-from advrepro.experiments import FIGURES, SOURCES, TABLES, all_experiments
+from advrepro.experiments import FIGURES, SEED_TABLES, SOURCES, TABLES, all_experiments
 from advrepro.params import load_params
 
 from .badinput import snapshot
 from .conftest import ROOT, tiny_params
 
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ["Snakefile", "workflow", "profiles", "paper/main.tex", "paper/thesis", ".gitignore", "src"]
+PROJECT_FILES = ["Snakefile", "workflow", "profiles", "paper/main.tex", "paper/thesis", "paper/sources", "paper/parts",
+                 ".gitignore", "src"]
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -84,12 +85,12 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
                "profile=thesis"], tmp_path).stdout
     counts = _job_counts(out)
     n_exp = len(all_experiments(load_params(ROOT / "params.yaml", "thesis")))
-    # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB)
-    assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3)
+    # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB); the seed parts R1 and S3
+    assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3) + 8 + 16
     prepares = {f"prepare_{s}": 1 for s in SOURCES}
     assert counts == {"all": 1, "validate": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES),
                       "findings": 1, "paper": 1, **prepares, "sanity": 1, "table": len(TABLES), "timing": 1,
-                      "train": n_exp}, counts
+                      "train": n_exp, "seed_table": len(SEED_TABLES), "seed_claims": 1}, counts
     assert "train mnist-s4-alg1 --profile thesis" in out
     assert "train speech-meldb-gru-alg2-specaug --profile thesis" in out
     assert "train urban-mel-s4-alg2-reg --profile thesis" in out

@@ -194,9 +194,9 @@ def _check_consistency(values: dict, where: str) -> None:
 
 def _check_scenarios(values: dict, where: str) -> None:
     """Every experiment's scenario finds its defence section and its model variant in its dataset's section."""
-    from .experiments import DATASETS, all_experiments, lookup
+    from .experiments import DATASETS, SEED_PARTS, all_experiments, lookup
 
-    for exp in all_experiments(values):
+    for exp in all_experiments({**values, "seed_parts": list(SEED_PARTS)}):  # the parts a run leaves out too
         name = DATASETS[exp.dataset].section
         section = lookup(values, name)
         d, v = exp.scenario.defence_spec, exp.scenario.variant
