@@ -1,0 +1,97 @@
+"""The seed parts' report (tables, figures, claims, the parts' LaTeX) from synthetic results of every seed
+experiment: fast, and independent of training (the slow end-to-end run is tests/test_seed_parts.py)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from advrepro import paths
+from advrepro.attacks import chosen, worst_columns
+from advrepro.experiments import FIGURES, SEED_TABLES, all_experiments, part_of
+from advrepro.io import pack, write_json, write_npz
+from advrepro.report import figures, seed_claims, seeds
+from advrepro.spec import evaluation_spec
+
+from .conftest import ROOT, tiny_params
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch, raw_params):
+    """Metrics, histories and examples of every seed experiment at the tiny profile, with per-sample bits
+    that obey robust <= clean, and the data files the claims read."""
+    params = tiny_params(raw_params)
+    params["seed_parts"] = ["R1", "S3"]
+    for sub in ("paper/sources", "paper/parts"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    size = params["fmnist"]["data"]["image_size"]
+    x = rng.uniform(-1, 1, (200, size, size, 1)).astype(np.float32)
+    for d in ("fmnist-r1", "fmnist-s3"):
+        write_npz(paths.processed(d), x_train=x, y_train=np.arange(200) % 10, x_test=x[:100],
+                  y_test=np.arange(100) % 10)
+    for exp in (e for e in all_experiments(params) if e.dataset.startswith("fmnist-")):
+        ev = evaluation_spec(params, exp.dataset)
+        n = min(ev.n_samples, 100)
+        clean = rng.random(n) < 0.8
+        keys = [c.key for a in chosen(ev, "image") for c in a.columns(ev)] + [c.key for c in worst_columns(ev)]
+        bits = {k: clean if k == "plain" else clean & (rng.random(n) < 0.6) for k in keys}
+        write_json(paths.metrics(exp.id), {
+            "experiment": exp.id, "n_samples": n, "accuracy": {k: round(float(b.mean()), 6) for k, b in bits.items()},
+            "correct": {k: pack(b) for k, b in bits.items()}, "strong": {}})
+        epochs = params["fmnist"][exp.dataset.split("-")[1]]["train"]["epochs"]
+        write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": [
+            {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5, "test_loss": 1.0, "test_accuracy": 0.5}
+            for e in range(1, epochs + 1)]})
+        arrays = {"x": x[:10], "y": np.arange(10), "pred": np.arange(10), "epsilon": np.float32(ev.example_epsilon),
+                  "probabilities": rng.dirichlet(np.ones(10), n).astype(np.float32)}
+        for a in chosen(ev, "image"):
+            if a.name != "plain":
+                arrays[f"{a.name}_x"], arrays[f"{a.name}_pred"] = x[10:20], (np.arange(10) + 1) % 10
+        write_npz(paths.examples(exp.id), **arrays)
+    return tmp_path, params
+
+
+def test_the_seed_tables_figures_and_claims_render_and_compile(results):
+    proj, params = results
+    for t in SEED_TABLES:
+        seeds.write_table(params, t.id)
+    for f in FIGURES:
+        if part_of(f) != "thesis":
+            figures.write_figure(params, f.id)
+            assert (proj / paths.figure(f.id)).read_bytes().startswith(b"%PDF"), f.id
+    seed_claims.write_seed_claims(params)
+    r1 = (proj / paths.table("R1_1")).read_text()
+    assert "\\thesis{63.7}" in r1 and "CNN stochastic LWTA &" in r1 and "Worst 8/255" in r1
+    assert "\\thesis{114.6}" in (proj / paths.table("R1_2")).read_text()   # the seed's summed PGD accuracies
+    s3 = (proj / paths.table("S3_1")).read_text()
+    assert "\\thesis{81.7}" in s3 and "ILCM" in s3 and "MF" in s3          # Figure 5.5's deterministic at p=0.1
+    assert "\\thesis{90.0}" in (proj / paths.table("S3_2")).read_text()    # Figure 5.6's deterministic baseline
+    claims = (proj / paths.SEED_CLAIMS).read_text()
+    assert "\\input{parts/R1}\\input{parts/S3}" in claims
+    for name in ("claimsRone", "claimsSthree"):
+        table = claims.split(f"\\newcommand{{\\{name}}}")[1].split("\\end{tabular}")[0]
+        rows = [r for r in table.splitlines() if r.endswith("\\\\") and "Claim (rule)" not in r]
+        assert len(rows) >= 6 and all(r.rstrip(" \\").endswith(("reproduced", "comparable")) for r in rows), name
+    if shutil.which("latexmk") is None:
+        pytest.skip("latexmk missing: scripts/system-deps.sh installs it")
+    preamble = (ROOT / "paper/main.tex").read_text().split("\\input{generated/findings.tex}")[0]
+    (proj / "paper/seeds.tex").write_text(preamble + "\\input{generated/seed_claims.tex}\n\\begin{document}\n"
+                                          "\\seedparts\n\\end{document}\n")
+    proc = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "seeds.tex"],
+                          cwd=proj / "paper", capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    log = (proj / "paper/seeds.log").read_text(errors="replace")
+    assert not re.search(r"Reference .* undefined|Undefined control sequence", log)
+
+
+def test_no_seed_part_gives_an_empty_seedparts(results):
+    proj, params = results
+    params["seed_parts"] = []
+    seed_claims.write_seed_claims(params)
+    text = (proj / paths.SEED_CLAIMS).read_text()
+    assert "\\newcommand{\\seedparts}{}" in text and "claimsRone" not in text
