@@ -13,8 +13,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 from .. import paths
-from ..attacks import ATTACKS, BOX, STRONG
-from ..experiments import TABLES, all_experiments
+from ..attacks import ATTACKS, BOX, STRONG, epsilon_attacks
+from ..experiments import DATASETS, TABLES, all_experiments
 from ..io import write_text
 from ..spec import evaluation_spec
 from . import results
@@ -48,15 +48,17 @@ def experiment_checks(params: dict, exp) -> dict:
     m = results.metrics(params, exp)
     acc, strong, n = m["accuracy"], m["strong"], m["n_samples"]
     ev = evaluation_spec(params, exp.dataset)
-    eps = sorted(ev.epsilons)
+    eps, strong_eps = sorted(ev.epsilons), ev.strong_at
     pgd, fgsm = ATTACKS["pgd"], ATTACKS["fgsm"]
     found = strong["found"]
-    probe = max(sum(found[f"{e:g}"].get(a.name, 0) for a in STRONG.values() if a.probe) for e in eps) / n
-    square = max(sum(found[f"{e:g}"].get(a.name, 0) for a in STRONG.values() if not a.gradient) for e in eps) / n
+    probe = max(sum(found[f"{e:g}"].get(a.name, 0) for a in STRONG.values() if a.probe) for e in strong_eps) / n
+    square = max(sum(found[f"{e:g}"].get(a.name, 0) for a in STRONG.values() if not a.gradient)
+                 for e in strong_eps) / n
+    per_eps = epsilon_attacks(DATASETS[exp.dataset].kind, ev)  # the L-infinity attacks this evaluation ran
     flags = []
-    if any(acc[pgd.key(e)] > acc[fgsm.key(e)] for e in eps):
+    if pgd in per_eps and fgsm in per_eps and any(acc[pgd.key(e)] > acc[fgsm.key(e)] for e in eps):
         flags.append("pgd>fgsm")
-    if any(acc[a.key(e2)] > acc[a.key(e1)] for a in (pgd, fgsm) for e1, e2 in pairwise(eps)):
+    if any(acc[a.key(e2)] > acc[a.key(e1)] for a in per_eps for e1, e2 in pairwise(eps)):
         flags.append("non-monotone")
     if acc[BOX] > 0:
         flags.append("box")

@@ -69,7 +69,7 @@ def r1_claims(params: dict) -> list[Check]:
     best = {k: max(pct, key=lambda s, k=k: pct[s][k]) for k in ("plain", pgd, fgsm, "cw")}
     holds = all(best[k] == "lwta-pgd" for k in ("plain", pgd, "cw")) and best[fgsm] != "lwta-pgd"
     out.append(Check("4", "Stochastic LWTA has the best natural, PGD and CW accuracy of all rows, but not the best "
-                     "FGSM accuracy", "yes", ", ".join(f"{lab}: {SCENARIOS[best[k]].label}" for k, lab in
+                     "FGSM accuracy", "yes", ", ".join(f"{lab}: {best[k]}" for k, lab in
                                                        (("plain", "natural"), (pgd, "PGD"), ("cw", "CW"),
                                                         (fgsm, "FGSM"))), holds))
     mean_all, mean_correct = _top_probability(params, R1, "lwta-pgd")
@@ -103,7 +103,7 @@ def s3_claims(params: dict) -> list[Check]:
     stoch = max(fg["add-gauss-0.05"], fg["add-logistic-0.05"])
     out.append(Check("2", "Stochastic models beat the deterministic baseline under FGSM but not the FGSM-trained "
                      "model (mean accuracy over the $\\epsilon$ grid)", "yes",
-                     f"{fg['det']:.1f} < {stoch:.1f} < {fg['fgsm']:.1f}?", fg["det"] < stoch < fg["fgsm"]))
+                     f"{fg['det']:.1f} $<$ {stoch:.1f} $<$ {fg['fgsm']:.1f}?", fg["det"] < stoch < fg["fgsm"]))
     flat = _curve(params, "add-gauss-0.05", "fgsm")
     out.append(Check("3", "The Gaussian-noise network is insensitive to the attack's strength (its FGSM accuracy "
                      "varies by at most 1 point over the grid)", "flat (0.3 points)",
