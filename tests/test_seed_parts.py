@@ -30,7 +30,8 @@ def seed_project(tmp_path_factory, raw_params) -> tuple[Path, dict]:
     params["seed_parts"] = ["R1", "S3"]
     proj = copy_project(tmp_path_factory.mktemp("seeds") / "proj", params)
     targets = [paths.table("R1_2"), paths.table("S3_1")] + [paths.figure(f) for f in FIGURES_RUN]
-    run([str(BIN / "snakemake"), "--cores", "2", "--resources", "gpu=1", *targets], proj, timeout=1800)
+    # the targets before --resources, which takes any number of values
+    run([str(BIN / "snakemake"), *targets, "--cores", "2", "--resources", "gpu=1"], proj, timeout=1800)
     return proj, params
 
 
