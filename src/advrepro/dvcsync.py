@@ -128,7 +128,7 @@ def stage_name(args) -> str | None:
     for attr in ("dataset", "experiment", "id"):
         if command in ("fetch", "prepare", "train", "evaluate", "table", "figure") and hasattr(args, attr):
             return f"{command}-{getattr(args, attr)}"
-    return command if command in ("findings", "sanity", "timing", "paper") else None
+    return command if command in ("findings", "sanity", "seed-claims", "timing", "paper") else None
 
 
 def record(args) -> None:
