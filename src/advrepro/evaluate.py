@@ -42,13 +42,14 @@ def attack_key(seed: int, column: str, batch: int):
     return jax.random.fold_in(jax.random.fold_in(root, zlib.crc32(column.encode())), batch)
 
 
+SCORE_STREAM = 0x73636F72  # "scor"
+
+
 def score_key(key):
     """The model-noise key of the forward pass that scores an attack's output (stochastic models), apart from
     the attack's own draws."""
     return jax.random.fold_in(key, SCORE_STREAM)
 
-
-SCORE_STREAM = 0x73636F72  # "scor"
 
 
 def attack_suite(compiled: dict, ev: EvaluationSpec, kind: str) -> dict:

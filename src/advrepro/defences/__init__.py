@@ -55,7 +55,7 @@ DEFENCES: Registry[Defence] = Registry("defence", [
     Defence("alg1", "Algorithm~1", _lazy("minmax", "inner"), _lazy("minmax", "loss_alg1")),
     Defence("alg2", "Algorithm~2", _lazy("minmax", "inner"), _lazy("minmax", "loss_alg2")),
     # The seeds' schemes (001, 003): defences/adversarial.py
-    Defence("smooth", "label smoothing", _lazy("adversarial", "smooth_inner"), _lazy("adversarial", "smooth_loss")),
+    Defence("smooth", "label smoothing", _lazy("plain", "inner"), _lazy("adversarial", "smooth_loss")),
     Defence("pgd_at", "PGD adversarial training", _lazy("adversarial", "pgd_inner"),
             _lazy("adversarial", "adversarial_loss")),
     Defence("fgsm_mix", "clean and FGSM training", _lazy("adversarial", "fgsm_inner"),

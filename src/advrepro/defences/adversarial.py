@@ -88,10 +88,6 @@ def pool_inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
     return jax.lax.stop_gradient(adv)
 
 
-def smooth_inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
-    return None
-
-
 def smooth_loss(train_logits, weights, x, y, attacked, spec):
     """Plain training with label smoothing (seed 001's "Smoothing" rows)."""
     logits = train_logits(weights, x)
