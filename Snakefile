@@ -50,6 +50,7 @@ onstart:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/theory.smk"
 include: "workflow/rules/report.smk"
 
 

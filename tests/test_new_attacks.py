@@ -242,3 +242,19 @@ def test_new_attacks_are_columns_only_where_the_spec_names_them():
     assert [c.key for c in columns(named, "waveform", without=("cw",))][:3] == ["plain", "fgsm_0.1", "fgsm_0.3"]
     with pytest.raises(UsageError, match="unknown attack 'bogus'"):
         columns(dataclasses.replace(ev, attacks=("plain", "bogus")), "image")
+
+
+def test_clamped_fgsm_is_a_diagnostic_outside_the_ball(toy):
+    """Seed 003's library: FGSM, then a clamp to [0, 1]. Every output lies in [0, 1], the negative pixels become 0
+    whatever epsilon is (so it leaves the ball), and it is never part of the worst case or the sanity checks."""
+    w, x, y = toy
+    x_adv = _compiled("fgsm01", deterministic)(w, x, y, jax.random.PRNGKey(3), jnp.float32(1e-5))
+    assert bool(jnp.all((x_adv >= 0) & (x_adv <= 1)))
+    assert bool(jnp.all(jnp.where(x < -1e-5, x_adv == 0, True)))
+    assert float(jnp.max(jnp.abs(x_adv - x))) > 0.9                    # far outside the 1e-5 ball
+    fgsm = _compiled("fgsm", deterministic)(w, x, y, jax.random.PRNGKey(3), jnp.float32(1e-5))
+    assert float(jnp.max(jnp.abs(fgsm - x))) <= 1e-5 + 1e-7            # FGSM stays in the ball (float32)
+    named = dataclasses.replace(_spec(), attacks=("plain", "fgsm", "fgsm01"))
+    assert [c.key for c in columns(named, "image")] == ["plain", "fgsm_0.1", "fgsm_0.3", "fgsm01_0.1", "fgsm01_0.3"]
+    assert [a.name for a in epsilon_attacks("image", named)] == ["fgsm"]
+    assert not ATTACKS["fgsm01"].in_ball and all(ATTACKS[n].in_ball for n in ("pgd", "fgsm") + NEW)

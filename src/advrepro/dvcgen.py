@@ -15,13 +15,16 @@ from .experiments import (
     SEED_TABLES,
     SOURCES,
     TABLES,
+    THEORY,
     active,
     all_experiments,
     data_keys,
     evaluation_keys,
     figure_inputs,
+    seed_table_inputs,
     source_datasets,
     table_experiments,
+    theory_runs,
     train_keys,
 )
 from .report.seeds import seed_sources
@@ -34,6 +37,7 @@ PROFILE_PARAMS = ["profile", "profiles", "seed", "device"]
 TRAIN_CODE = ["train.py", "models", "defences", "attacks", "robust.py", "augment.py", "transforms.py"]
 EVALUATE_CODE = ["evaluate.py", "models", "attacks", "transforms.py"]
 REPORT_CODE = ["experiments.py"]  # the registry of tables, figures and captions
+THEORY_CODE = [f"{CODE}/theory.py", f"{CODE}/report/theory.py"]  # part M2's tables and figures
 
 
 def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
@@ -62,6 +66,17 @@ def stages(params: dict) -> dict:
         out[f"prepare-{src}"] = _stage(f"advrepro prepare {src} --log {paths.log('data', 'prepare-' + src)}",
                                        deps=[paths.raw_dir(src)] + code, params=PROFILE_PARAMS + data_keys(params, src),
                                        outs=[paths.processed(d) for d in source_datasets(src)])
+    for run in theory_runs(params):  # part M2: seed 002's model
+        out[f"theory-{run}"] = _stage(
+            f"advrepro theory {run} --log {paths.log('theory', run)}", deps=[f"{CODE}/theory.py"],
+            params=["profile", "profiles", "seed"] + [f"theory.{k}" for k in params["theory"]
+                                                        if k not in ("illustration", "logistic")],
+            outs=[paths.theory(run)])
+    if theory_runs(params):
+        out["logistic"] = _stage(
+            f"advrepro logistic --log {paths.log('theory', 'logistic')}",
+            deps=[paths.raw_dir("mnist"), f"{CODE}/theory.py"],
+            params=["profile", "profiles", "seed", "theory.logistic", "mnist.data.source"], outs=list(paths.LOGISTIC))
     train_code = [f"{CODE}/{m}" for m in TRAIN_CODE]
     for exp in all_experiments(params):
         train_params = PROFILE_PARAMS + train_keys(params, exp.dataset)
@@ -77,6 +92,8 @@ def stages(params: dict) -> dict:
             outs=[paths.examples(exp.id)], metrics=[{paths.metrics(exp.id): {"cache": False}}])
 
     def report_params(dataset: str) -> list[str]:
+        if dataset == THEORY:  # part M2 (the data illustration draws its own points)
+            return ["profile", "profiles", "seed", "theory"]
         if dataset not in DATASETS:  # a figure over all experiments reads only their result files
             return ["profile", "profiles"]
         return ["profile", "profiles"] + train_keys(params, dataset) + evaluation_keys(params, dataset)
@@ -92,12 +109,14 @@ def stages(params: dict) -> dict:
     for table in active(params, SEED_TABLES):
         out[f"table-{table.id}"] = _stage(
             f"advrepro table {table.id}",
-            deps=[paths.metrics(e.id) for e in table_experiments(params, table)]
-            + [str(p) for p in seed_sources(table)] + [f"{CODE}/report/seeds.py"] + report_code,
+            deps=seed_table_inputs(params, table)
+            + [str(p) for p in seed_sources(table)] + [f"{CODE}/report/seeds.py"] + report_code
+            + (THEORY_CODE if table.dataset == THEORY else []),
             params=report_params(table.dataset), outs=[{paths.table(table.id): {"cache": False}}])
     for fig in active(params, FIGURES):
         out[f"figure-{fig.id}"] = _stage(
-            f"advrepro figure {fig.id}", deps=figure_inputs(params, fig) + [f"{CODE}/report/figures.py"] + report_code,
+            f"advrepro figure {fig.id}", deps=figure_inputs(params, fig) + [f"{CODE}/report/figures.py"] + report_code
+            + (THEORY_CODE if fig.dataset == THEORY else []),
             params=report_params(fig.dataset),
             outs=[{paths.figure(fig.id): {"cache": False}}, {paths.figure_block(fig.id): {"cache": False}}])
     all_keys = list(dict.fromkeys(k for d in DATASETS for k in report_params(d)))
@@ -112,12 +131,15 @@ def stages(params: dict) -> dict:
         + [f"{CODE}/report/sanity.py", f"{CODE}/attacks/__init__.py"] + report_code,
         params=all_keys, outs=[{paths.SANITY: {"cache": False}}])
     seed_exps = list(dict.fromkeys(e.id for t in active(params, SEED_TABLES) for e in table_experiments(params, t)))
+    theory_files = list(dict.fromkeys(f for t in active(params, SEED_TABLES) if t.dataset == THEORY
+                                      for f in seed_table_inputs(params, t)))
     out["seed-claims"] = _stage(
         "advrepro seed-claims", deps=[paths.metrics(e) for e in seed_exps] + [paths.examples(e) for e in seed_exps]
         + [paths.history(e) for e in seed_exps]
-        + [paths.processed(d) for d in dict.fromkeys(t.dataset for t in active(params, SEED_TABLES))]
-        + list(dict.fromkeys(str(p) for t in active(params, SEED_TABLES) for p in seed_sources(t)))
-        + [f"{CODE}/report/seed_claims.py"], params=all_keys, outs=[{paths.SEED_CLAIMS: {"cache": False}}])
+        + [paths.processed(d) for d in dict.fromkeys(t.dataset for t in active(params, SEED_TABLES)) if d != THEORY]
+        + list(dict.fromkeys(str(p) for t in active(params, SEED_TABLES) for p in seed_sources(t))) + theory_files
+        + [f"{CODE}/report/seed_claims.py", f"{CODE}/report/theory.py"], params=all_keys + ["seed", "theory"],
+        outs=[{paths.SEED_CLAIMS: {"cache": False}}])
     out["timing"] = _stage(
         "advrepro timing", deps=[paths.timing(e.id) for e in all_experiments(params)]
         + [f"{CODE}/report/timing.py"], params=["profile", "profiles"], outs=[{paths.TIMING: {"cache": False}}])

@@ -125,10 +125,10 @@ def stage_name(args) -> str | None:
     command = args.command
     if command == "validate":
         return "validate" if args.mark else None
-    for attr in ("dataset", "experiment", "id"):
-        if command in ("fetch", "prepare", "train", "evaluate", "table", "figure") and hasattr(args, attr):
+    for attr in ("dataset", "experiment", "id", "run"):
+        if command in ("fetch", "prepare", "train", "evaluate", "table", "figure", "theory") and hasattr(args, attr):
             return f"{command}-{getattr(args, attr)}"
-    return command if command in ("findings", "sanity", "seed-claims", "timing", "paper") else None
+    return command if command in ("findings", "sanity", "seed-claims", "timing", "paper", "logistic") else None
 
 
 def record(args) -> None:

@@ -94,6 +94,30 @@ def examples(compiled: dict, predict, weights, ev: EvaluationSpec, data: Arrays,
     return out
 
 
+def feature_arrays(clf, weights, x_examples, x_all, y_all, bs: int, seed: int) -> dict:
+    """What seed 003's analyses read from a model's blocks (`Classifier.intermediates`): for the example images,
+    `heat_<block>`, the L2 norm over channels of every block output that is still a map (Figure 4.4), and
+    `heat_probs`, their softmax; for the attacked samples, `features`, the output of the first block that is one
+    vector per image (14x14 stack: the conv to 48 channels; 28x28: the third pooling conv, the seed's "block 8"),
+    for the 2-D embedding (Figure 5.9). Noise keys: the clean forward passes' (examples, plain column)."""
+    forward = jax.jit(clf.intermediates)
+    logits, blocks = forward(weights, jnp.asarray(x_examples), score_key(attack_key(seed, "examples/plain", 0)))
+    if not blocks:
+        raise ValueError("evaluation.features: this model keeps no block outputs (only the CNN does)")
+    names = sorted(blocks, key=lambda name: int(name.removeprefix("block")))
+    out = {f"heat_{name}": np.asarray(jnp.sqrt(jnp.sum(blocks[name] ** 2, axis=-1)))
+           for name in names if blocks[name].ndim == 4 and blocks[name].shape[1] * blocks[name].shape[2] > 1}
+    out["heat_probs"] = np.asarray(jax.nn.softmax(logits, -1))
+    feature = next(name for name in names if blocks[name].ndim == 2 or blocks[name].shape[1:3] == (1, 1))
+    chunks = []
+    for b, i in enumerate(range(0, len(x_all), bs)):
+        _, bl = forward(weights, jnp.asarray(x_all[i:i + bs]), score_key(attack_key(seed, ATTACKS["plain"].key(), b)))
+        chunks.append(np.asarray(bl[feature]).reshape(len(x_all[i:i + bs]), -1))
+    out["features"], out["features_y"] = np.concatenate(chunks), np.asarray(y_all)
+    out["feature_block"] = np.array(feature)
+    return out
+
+
 def run_on(attack, score, weights, x_all, y_all, idx: np.ndarray, bs: int, seed: int, column: str, eps):
     """Attack the samples `idx` in batches of bs (the last padded by repetition: the shape the attacks
     were compiled for); returns, per sample of idx, whether it is still classified correctly."""
@@ -223,6 +247,8 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
             np.asarray(probs(weights, jnp.asarray(x_all[i:i + bs]),
                              score_key(attack_key(spec.seed, ATTACKS["plain"].key(), b))))
             for b, i in enumerate(range(0, n, bs))])
+    if ev.features:
+        example_arrays.update(feature_arrays(clf, weights, example_arrays["x"], x_all, y_all, bs, spec.seed))
     with atomic_paths(*outputs) as (metrics_tmp, examples_tmp):  # both or neither
         write_json(metrics_tmp, metrics)
         write_npz(examples_tmp, **example_arrays)

@@ -175,18 +175,19 @@ class SeedTable:
     columns: tuple[SeedColumn, ...]
     caption: str
     source: str = ""               # the seed's numbers: paper/sources/<source>.tsv
-    kind: str = "columns"          # columns | curves
+    kind: str = "columns"          # columns | curves | theory, logistic (part M2: seed 002's model, no classifier)
     source_scale: float = 1.0      # the seed's numbers times this are percent (fractions: 100)
     models: tuple[str, ...] = ()
 
 
 ALL = "all"  # a figure over every experiment (Figure 5.25)
+THEORY = "theory"  # the "dataset" of part M2's tables and figures: seed 002's model (params.yaml `theory`)
 
 
 @dataclass(frozen=True)
 class Figure:
     id: str
-    kind: str            # example | waveform | spectrogram | grid | bars | epochs | settings | timing
+    kind: str            # report/figures.KINDS: example | waveform | ... | curve | confidence | heatmap | embedding
     dataset: str
     scenarios: tuple[str, ...]
     caption: str         # the paper's caption (the figure rule writes it with the figure)
@@ -195,6 +196,7 @@ class Figure:
     # or the profile's first model if S4 is not run.
     models: tuple[str, ...] = ()
     example_class: int | None = None  # example kinds: the class shown (fine class where the data has one)
+    classes: tuple[int, ...] = ()  # heatmap kind: the classes whose example images are shown, one row each
     zoom: int = 200  # waveform kind: samples shown around the loudest one
     source: str = ""  # the seed's own numbers the figure draws beside this run's (paper/sources/<source>.tsv)
     width: float = 0.85  # in the paper, of the line width
@@ -316,12 +318,17 @@ FIGURES = (
            "deterministic network (seed~003's Figure~4.2).", attacks=("ilcm",), width=0.95),
     Figure("S3_4_3", "gallery", "fmnist-s3", ("det",), "Untargeted FGSM on the deterministic network (seed~003's "
            "Figure~4.3).", attacks=("fgsm",), width=0.95),
+    Figure("S3_4_4", "heatmap", "fmnist-s3", ("det",), "Activation maps of the deterministic network: per conv "
+           "block, the $L_2$ norm over channels, for an ankle boot (top) and a bag (bottom); the predicted class "
+           "and its probability on the left (seed~003's Figure~4.4).", classes=(9, 8), width=0.95),
     Figure("S3_4_5", "gallery", "fmnist-s3", ("det",), "The missing-features attack (seed~003's Figure~4.5).",
            attacks=("missing",), width=0.95),
     Figure("S3_5_3", "curve", "fmnist-s3", S3_CURVES, "Accuracy under the targeted iterative attack (ILCM) over "
            "$\\epsilon$ (seed~003's Figure~5.3).", attacks=("ilcm",), source="S3/figure_5_3"),
     Figure("S3_5_4", "curve", "fmnist-s3", S3_CURVES, "Accuracy under untargeted FGSM over $\\epsilon$ "
-           "(seed~003's Figure~5.4).", attacks=("fgsm",), source="S3/figure_5_4"),
+           "(seed~003's Figure~5.4). Dotted: the diagnostic run, our FGSM on the deterministic network followed by "
+           "the seed's library's clamp to $[0, 1]$, which leaves the $\\epsilon$-ball.", attacks=("fgsm", "fgsm01"),
+           source="S3/figure_5_4"),
     Figure("S3_5_5", "curve", "fmnist-s3", S3_CURVES, "Accuracy under the missing-features attack over the "
            "fraction removed (seed~003's Figure~5.5).", attacks=("missing",), source="S3/figure_5_5"),
     Figure("S3_5_6", "clean", "fmnist-s3", ("det", "fgsm") + S3_NOISE, "Clean test accuracy of the deterministic, "
@@ -331,6 +338,30 @@ FIGURES = (
            "stochastic binary networks (seed~003's Figure~5.7).", width=0.95),
     Figure("S3_5_8", "confidence", "fmnist-s3", ("det", "fgsm", "add-gauss-0.1"), "Confidence on the clean test "
            "images (seed~003's Figure~5.8).", width=0.95),
+    # Seed 002 (part M2)
+    Figure("M2_1", "mixture", THEORY, (), "The data of seed~002's model in $N$ dimensions (the slides' picture: "
+           "$\\rho = 6$, $v = 1$): the projection on the cluster direction $B$ against a random orthogonal direction, "
+           "coloured by the label, and the histogram of $B \\cdot \\xi$.", width=0.9),
+    Figure("M2_2", "dynamics", THEORY, ("s1",), "Scenario 1 ($p = 0.5$): the order parameters $R$ and $b$, the test "
+           "error $E$ and the adversarial error $S$ ($\\epsilon = 1$) over the learning time $\\alpha$, plain and "
+           "adversarial training; lines: the ODE, markers: the simulation at $N = 1000$ (mean $\\pm$ sd).",
+           width=0.95),
+    Figure("M2_3", "robustness", THEORY, ("s1",), "Scenario 1: the robustness curve $S(\\epsilon)$ at the end of "
+           "training, plain against adversarial training; lines: the ODE's $(R, b)$, markers: the simulated "
+           "networks' empirical error on fresh test points.", width=0.7),
+    Figure("M2_4", "dynamics", THEORY, ("s2",), "Scenario 2 ($p = 0.7$), as Figure~\\ref{fig:M2_2}; the ODE runs on "
+           "to $\\alpha = 1000$ (the simulation stops earlier).", width=0.95),
+    Figure("M2_5", "robustness", THEORY, ("s2",), "Scenario 2: the robustness curve $S(\\epsilon)$ at the end of "
+           "training.", width=0.7),
+    Figure("M2_6", "logistic_output", THEORY, (), "The logistic regression's output $w \\cdot x + b$ on the "
+           "unperturbed and the perturbed test images (the slides' two panels), at the $\\epsilon$ of the grid "
+           "whose error is nearest to the slides' 40\\,\\%.", width=0.9),
+    Figure("M2_7", "logistic_weights", THEORY, (), "The weights $w$, their signs (the perturbation's pattern), and a "
+           "perturbed three and seven (after Goodfellow et al.).", width=0.95),
+    Figure("S3_5_9", "embedding", "fmnist-s3", ("det", "fgsm", "add-logistic-0.025"), "t-SNE of the block "
+           "features (the first block with one vector per image) of the attacked test images, coloured by class, "
+           "for the deterministic, the FGSM-trained and the additive-logistic ($\\sigma = 0.025$) networks "
+           "(seed~003's Figure~5.9).", width=0.95),
 )
 
 
@@ -359,10 +390,18 @@ SEED_TABLES = (
               "Clean accuracy (\\%) of seed~003's models (its Figure~5.6) and the strong worst case at "
               "$\\epsilon = 0.1$ (expectation over noise draws for the stochastic ones).", source="S3/figure_5_6",
               source_scale=100.0),
+    # Seed 002 (part M2): its slides print no numbers; the reference values are the model's own (SEEDS.md 2.3)
+    SeedTable("M2_1", THEORY, ("s1", "s2"), (), "Seed~002's model at the end of the simulated training "
+              "($\\alpha_{\\max}$) and at the fixed point: the order parameters $R$ and $b$, the test error $E$ and "
+              "the adversarial error $S$ at the training $\\epsilon$; ODE against the simulation (mean $\\pm$ sd "
+              "over the networks), with the Bayes-optimal reference.", kind="theory"),
+    SeedTable("M2_2", THEORY, (), (), "The slides' logistic regression (MNIST 3 against 7): test error (\\%) under "
+              "the exact worst-case $L_\\infty$ perturbation of a linear model (FGSM), $\\epsilon$ in $[-1, 1]$ and in "
+              "$[0, 1]$ units.", kind="logistic"),
 )
 
 
-SEED_PARTS = ("R1", "S3")  # the other seeds' parts: seed 001 (R1), seed 003 (S3); the id prefix of their outputs
+SEED_PARTS = ("R1", "M2", "S3")  # the other seeds' parts: seed 001 (R1), 002 (M2), 003 (S3); their outputs' prefix
 
 
 def part_of(item) -> str:
@@ -388,7 +427,30 @@ def chosen_models(params: dict, dataset: str, wanted: tuple[str, ...]) -> list[s
     return ([m for m in wanted if m in available] or available[:1]) if wanted else available
 
 
+def theory_runs(params: dict, scenarios: tuple[str, ...] = ()) -> list[str]:
+    """Part M2's runs (s1-plain, s1-at, ...), of the given scenarios or all; none when M2 is not run."""
+    if "M2" not in params.get("seed_parts", SEED_PARTS):
+        return []
+    from .theory import run_names
+
+    return [r for r in run_names(params["theory"]) if not scenarios or r.rsplit("-", 1)[0] in scenarios]
+
+
+def theory_inputs(params: dict, item) -> list[str]:
+    """The result files of part M2 a table or figure reads: the runs of its scenarios, or the logistic
+    regression's files; the data illustration (Figure M2.1) draws its own points and reads none."""
+    from . import paths
+
+    if item.kind in ("logistic", "logistic_output", "logistic_weights"):
+        return list(paths.LOGISTIC)
+    if item.kind == "mixture":
+        return []
+    return [paths.theory(r) for r in theory_runs(params, item.scenarios)]
+
+
 def table_experiments(params: dict, table: Table | SeedTable) -> list[Experiment]:
+    if table.dataset == THEORY:
+        return []
     return [Experiment(table.dataset, m, SCENARIOS[s])
             for m in chosen_models(params, table.dataset, table.models) for s in table.scenarios]
 
@@ -396,6 +458,8 @@ def table_experiments(params: dict, table: Table | SeedTable) -> list[Experiment
 def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
     if figure.dataset == ALL:
         return all_experiments(params)
+    if figure.dataset == THEORY:
+        return []
     return [Experiment(figure.dataset, m, SCENARIOS[s]) for m in chosen_models(params, figure.dataset, figure.models)
             for s in figure.scenarios]
 
@@ -406,6 +470,8 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
 
     if figure.kind == "grid":
         return [paths.processed(figure.dataset)]
+    if figure.dataset == THEORY:
+        return theory_inputs(params, figure)
     files = {"example": paths.examples, "waveform": paths.examples, "spectrogram": paths.examples,
              "epochs": paths.history, "timing": paths.timing}.get(figure.kind, paths.metrics)
     return [files(e.id) for e in figure_experiments(params, figure)]
@@ -430,6 +496,15 @@ def get_experiment(params: dict, exp_id: str) -> Experiment:
             return exp
     known = ", ".join(e.id for e in all_experiments(params))
     raise UsageError(f"unknown experiment {exp_id!r}; known: {known}")
+
+
+def seed_table_inputs(params: dict, table: SeedTable) -> list[str]:
+    """The result files a seed table reads: its experiments' metrics, or part M2's result files."""
+    from . import paths
+
+    if table.dataset == THEORY:
+        return theory_inputs(params, table)
+    return [paths.metrics(e.id) for e in table_experiments(params, table)]
 
 
 def get_table(table_id: str) -> Table:

@@ -62,6 +62,14 @@ def figure_block(figure_id: str) -> str:
     return f"paper/figures/figure_{figure_id}.tex"
 
 
+def theory(run: str) -> str:
+    """A run of seed 002's model (part M2): ODE, simulation, errors (results/theory/s1-at.json)."""
+    return f"{RESULTS}/theory/{run}.json"
+
+
+LOGISTIC = (f"{RESULTS}/theory/logistic.json", f"{RESULTS}/theory/logistic.npz")  # seed 002's MNIST 3 vs 7
+
+
 def thesis_numbers(table_id: str) -> str:
     return f"paper/thesis/table_{table_id}.tsv"
 

@@ -110,6 +110,7 @@ class EvaluationSpec:
     eot_draws: int = 8             # stochastic models: PGD's gradient is the mean over this many noise draws
     strong_epsilons: tuple[float, ...] = ()  # where the strong worst case is computed; () = every epsilon
     confidence: bool = False       # keep every attacked sample's clean softmax output (the confidence figures)
+    features: bool = False         # keep the example images' activation maps and the attacked samples' features
 
     @property
     def strong_at(self) -> tuple[float, ...]:

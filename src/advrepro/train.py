@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import statistics
 import time
 from pathlib import Path
 
@@ -121,6 +122,18 @@ def clean_evaluator(clf: Classifier, batch_size: int, seed: int = 0):
             loss, correct = loss + float(batch_loss), correct + float(c)
         return loss / len(y), correct / len(y)
 
+    def ms_per_image(weights, x: np.ndarray, y: np.ndarray, repeats: int = 3) -> float:
+        """Wall time of the test-mode forward pass per image, in ms: the median of `repeats` passes over the first
+        evaluation batch (compiled already; one untimed pass first). A wall-clock figure, like the epoch times."""
+        xb, yb = jnp.asarray(x[:batch_size]), jnp.asarray(y[:batch_size])
+        times = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            jax.block_until_ready(batch_sums(weights, xb, yb, root))
+            times.append(time.perf_counter() - start)
+        return 1000 * statistics.median(times[1:]) / len(yb)
+
+    evaluate.ms_per_image = ms_per_image
     return evaluate
 
 
@@ -251,6 +264,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
                  cfg.epochs, train_loss, history[-1]["train_accuracy"], test_loss, test_acc,
                  epoch_seconds[-1])
     timing = {"experiment": exp.id, "epoch_seconds": [round(s, 3) for s in epoch_seconds],
+              "inference_ms_per_image": round(evaluate_clean.ms_per_image(state[0], data.x_test, data.y_test), 4),
               "backend": jax.default_backend(), "device": jax.devices()[0].device_kind, "machine": runtime.machine()}
     # All three outputs or none: a failure leaves the earlier ones as they were.
     with atomic_paths(paths.checkpoint(exp.id), paths.history(exp.id), paths.timing(exp.id)) as (ckpt, hist, tim):

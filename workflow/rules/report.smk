@@ -23,7 +23,7 @@ rule table:
 
 rule seed_table:
     input:
-        metrics=lambda wc: [paths.metrics(e.id) for e in registry.table_experiments(P, SEED_TABLES[wc.id])],
+        results=lambda wc: registry.seed_table_inputs(P, SEED_TABLES[wc.id]),
         seed=lambda wc: [str(p) for p in seed_sources(SEED_TABLES[wc.id])],
     output:
         paths.table("{id}"),
@@ -78,8 +78,9 @@ rule seed_claims:
         [paths.metrics(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
         [paths.examples(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
         [paths.history(e.id) for t in SEED_TABLES.values() for e in registry.table_experiments(P, t)],
-        [paths.processed(d) for d in dict.fromkeys(t.dataset for t in SEED_TABLES.values())],
+        [paths.processed(d) for d in dict.fromkeys(t.dataset for t in SEED_TABLES.values()) if d != registry.THEORY],
         [str(p) for t in SEED_TABLES.values() for p in seed_sources(t)],
+        [f for t in SEED_TABLES.values() if t.dataset == registry.THEORY for f in registry.seed_table_inputs(P, t)],
     output:
         paths.SEED_CLAIMS,
     log:

@@ -54,6 +54,8 @@ class Attack:
     examples: bool = True             # its adversarial examples are kept for the figures
     grid: str = "epsilons"            # the EvaluationSpec field whose values are its columns (l2_epsilons, ...)
     default: bool = True              # evaluated where the evaluation section names no attacks (the thesis's)
+    in_ball: bool = True              # its inputs stay in the epsilon-ball; False: a diagnostic, never in the
+                                      # worst case or the sanity checks
 
     def key(self, epsilon: float | None = None) -> str:
         """The metric key of this attack at epsilon: "pgd_0.1" (the name alone without epsilon)."""
@@ -90,6 +92,7 @@ ATTACKS: Registry[Attack] = Registry("attack", [
     Attack("pgd_l2", "PGD-L2", lazy("pgd_l2"), grid="l2_epsilons", default=False),
     Attack("ilcm", "ILCM", lazy("ilcm"), default=False),                           # least-likely class
     Attack("missing", "MF", lazy("missing"), grid="missing_fractions", default=False),  # eps = fraction p
+    Attack("fgsm01", "FGSM-clamp", lazy("fgsm", "make_clamped"), default=False, in_ball=False),  # seed 003's bug
 ])
 
 
@@ -143,7 +146,7 @@ def epsilon_attacks(kind: str, ev=None) -> list[Attack]:
     """The attacks with an L-infinity epsilon of `evaluation.epsilons` (FGSM, PGD): the thesis's part of the
     worst case. Without `ev` the default ones; with it, those the spec runs (`chosen`)."""
     pool = [a for a in ATTACKS.values() if a.default and kind in a.kinds] if ev is None else chosen(ev, kind)
-    return [a for a in pool if a.per_epsilon and a.grid == "epsilons"]
+    return [a for a in pool if a.per_epsilon and a.grid == "epsilons" and a.in_ball]
 
 
 def columns(ev, kind: str, without: tuple[str, ...] = ()) -> list[Column]:

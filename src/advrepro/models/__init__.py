@@ -42,6 +42,12 @@ def draws_noise(spec) -> bool:
     return spec.noise != "none" or spec.pni or spec.activation in ("stochastic_sign", "lwta")
 
 
+def weight_collections(spec) -> tuple:
+    """The Flax collections a variant's weights hold beside "params": BatchNorm's running statistics, the noise
+    layers' configuration (a runtime constant, so that the noise variants share compiled code; models/cnn.py)."""
+    return (("batch_stats",) if spec.batch_norm else ()) + (("noise",) if spec.noise != "none" else ())
+
+
 def lazy(module: str, attr: str) -> Callable:
     """A function of `advrepro.models.<module>`, imported at the first call."""
     return lazy_function(f"{__name__}.{module}", attr)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import checkpoint, paths
 from ..errors import CheckpointError
-from . import MODELS, build_model
+from . import MODELS, build_model, weight_collections
 
 
 def to_sequence(x, patch: int = 1):
@@ -29,19 +29,20 @@ class Classifier:
     sequences for sequence models (see `to_sequence`; FF flattens), audio [B, T, F] is a sequence
     already, and image models take images as they are (patch None).
 
-    `weights` are the model's parameters; for a model with BatchNorm (`stateful`) they are the variables
-    {"params", "batch_stats"}, of which only "params" are trained (`trainable`). A `stochastic` model draws
-    noise at test time too, from the `key` its logits get (deterministic models ignore it)."""
+    `weights` are the model's parameters; for a model with `collections` beside them they are Flax's variables
+    {"params", "batch_stats" (BatchNorm's running statistics), "noise" (the noise layers' constant
+    configuration)}, of which only "params" are trained (`trainable`). A `stochastic` model draws noise at test
+    time too, from the `key` its logits get (deterministic models ignore it)."""
     model: object
     patch: int | None = 1
     stochastic: bool = False
-    stateful: bool = False
+    collections: tuple = ()
 
     def sequence(self, x):
         return x if self.patch is None else to_sequence(x, self.patch)
 
     def _variables(self, weights):
-        return weights if self.stateful else {"params": weights}
+        return weights if self.collections else {"params": weights}
 
     def _rngs(self, key, train):
         if not self.stochastic:
@@ -53,22 +54,29 @@ class Classifier:
     def logits(self, weights, x, key=None):
         return self.model.apply(self._variables(weights), self.sequence(x), train=False, rngs=self._rngs(key, False))
 
+    def intermediates(self, weights, x, key=None):
+        """(logits, {block name: output}) of a test-mode forward pass: what the model `sow`s into its
+        "intermediates" collection (the CNN's conv blocks; {} for models that keep none)."""
+        logits, state = self.model.apply(self._variables(weights), self.sequence(x), train=False,
+                                         rngs=self._rngs(key, False), mutable=["intermediates"])
+        return logits, {name: value[0] for name, value in state.get("intermediates", {}).items()}
+
     def train_logits(self, weights, x, key):
-        if self.stateful:  # batch statistics of this batch; the running ones are updated by `updated_stats`
+        if "batch_stats" in self.collections:  # this batch's statistics; `updated_stats` moves the running ones
             return self.model.apply(weights, self.sequence(x), train=True, rngs=self._rngs(key, True),
                                     mutable=["batch_stats"])[0]
-        return self.model.apply({"params": weights}, self.sequence(x), train=True, rngs=self._rngs(key, True))
+        return self.model.apply(self._variables(weights), self.sequence(x), train=True, rngs=self._rngs(key, True))
 
     def trainable(self, weights):
-        return weights["params"] if self.stateful else weights
+        return weights["params"] if self.collections else weights
 
     def with_trainable(self, weights, trained):
-        return {**weights, "params": trained} if self.stateful else trained
+        return {**weights, "params": trained} if self.collections else trained
 
     def updated_stats(self, weights, x, key):
         """The weights with BatchNorm's running statistics moved towards this batch's (a training-mode
         forward pass of the clean batch, no gradient); the weights themselves for other models."""
-        if not self.stateful:
+        if "batch_stats" not in self.collections:
             return weights
         _, new = self.model.apply(weights, self.sequence(x), train=True, rngs=self._rngs(key, True),
                                   mutable=["batch_stats"])
@@ -87,7 +95,7 @@ def classifier_for(spec, n_classes: int) -> Classifier:
     return Classifier(build_model(exp.model, n_classes=n_classes, layer=arch.layer, hidden=arch.hidden,
                                   dropout=dropout, s4_layers=arch.s4_layers, conv=arch.conv, frame_norm=frame_norm,
                                   **dataclasses.asdict(variant)),
-                      patch=patch, stochastic=variant.stochastic, stateful=variant.batch_norm)
+                      patch=patch, stochastic=variant.stochastic, collections=weight_collections(variant))
 
 
 def init_weights(clf: Classifier, seed: int, sample: np.ndarray):
@@ -95,7 +103,7 @@ def init_weights(clf: Classifier, seed: int, sample: np.ndarray):
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
     rngs = {"params": key, "noise": jax.random.fold_in(key, 1)} if clf.stochastic else key
     variables = clf.model.init(rngs, clf.sequence(jnp.asarray(sample[:1])), train=False)
-    return dict(variables) if clf.stateful else variables["params"]
+    return dict(variables) if clf.collections else variables["params"]
 
 
 def load_trained(spec, data):

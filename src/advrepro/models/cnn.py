@@ -6,6 +6,11 @@ Images [B, H, W, C] in [-1, 1]; the stack is chosen by the input's height (28: t
 offline profile's seven). Randomness comes only from the "noise" rng, in training and at test time alike, so a
 stochastic model is a pure function of (weights, x, key).
 
+The noise layers' kind, mode and scale are not baked into the traced function: they are a constant variable of
+the "noise" collection (`noise_config`), part of the weights. Every noise variant of one stack therefore traces
+to the same XLA program, and the persistent compile cache serves one compilation to all twelve of seed 003's
+noisy networks (training, every attack, the strong evaluation) instead of compiling each anew.
+
 CPU note (see `frontends.frames`): the attacks differentiate with respect to the input, and XLA's CPU transpose
 of a (strided) convolution is slow. Every conv is therefore written as patches @ kernel[k*k*C, O]: the 2x2
 stride-2 "pooling" convs and the 1x1 convs as a space-to-depth reshape, the 3x3 VALID convs as im2col by
@@ -89,6 +94,19 @@ def draw_noise(key, shape, kind: str, std: float, dtype):
     return std * math.sqrt(3) / math.pi * sample(jax.random.logistic, key, shape, dtype)
 
 
+def noise_config(kind: str, mode: str, std: float):
+    """The "noise" collection's one variable: [scale, logistic?, mul?] as float32. The scale is the draw's
+    multiplier, std for Gaussian, std * sqrt(3) / pi for logistic noise, rounded to float32 once (as a Python
+    constant in the product would be), so the noise values are those `draw_noise` gives."""
+    scale = std if kind == "gauss" else std * math.sqrt(3) / math.pi
+    return jnp.array([scale, kind == "logistic", mode == "mul"], jnp.float32)
+
+
+def noise_variables(kind: str, mode: str, std: float) -> dict:
+    """The weights' "noise" collection of a CNN with noise layers (what `CNN.init` puts there)."""
+    return {"config": noise_config(kind, mode, std)}
+
+
 def noise_cdf(a, kind: str, std: float):
     """F(a) = P(z < a) of the pre-activation noise z (stochastic binary neuron)."""
     if kind == "gauss":
@@ -140,9 +158,15 @@ class CNN(nn.Module):
     lwta_units: int = 2
     impl: str = "im2col"
 
-    def _noisy(self, a):
-        z = draw_noise(self.make_rng("noise"), a.shape, self.noise, self.noise_std, a.dtype)
-        return a - z if self.noise_mode == "add" else a * (1 + z)
+    def _noisy(self, a, config):
+        """a - z (add) or a * (1 + z) (mul), z the scaled Gaussian or logistic draw; kind and mode are selected
+        from the runtime `config` (both draws share the key's random bits, which XLA computes once)."""
+        scale, logistic, mul = config[0], config[1], config[2]
+        key = self.make_rng("noise")
+        draw = jnp.where(logistic > 0, sample(jax.random.logistic, key, a.shape, a.dtype),
+                         sample(jax.random.normal, key, a.shape, a.dtype))
+        z = scale * draw
+        return jnp.where(mul > 0, a * (1 + z), a - z)
 
     def _lwta(self, a, train):
         """Stochastic LWTA (Panousis et al. 2021): channels = blocks of U competitors (consecutive channels);
@@ -179,6 +203,9 @@ class CNN(nn.Module):
         if stack is None:
             raise ValueError(f"cnn: no conv stack for {x.shape[1]}x{x.shape[2]} images; "
                              f"known heights: {', '.join(map(str, STACKS))}")
+        config = None
+        if self.noise != "none":
+            config = self.variable("noise", "config", noise_config, self.noise, self.noise_mode, self.noise_std).value
         for i, (k, stride, channels, act) in enumerate(stack):
             last = i == len(stack) - 1
             # BN on every conv but the logits' (a per-class affine map of the logits adds nothing to learn);
@@ -192,7 +219,7 @@ class CNN(nn.Module):
             # included (all ten convs were stochastic in the author's runs). A stochastic binary neuron's noise
             # is its own z, drawn inside the activation instead.
             if self.noise != "none" and not (act and self.activation == "stochastic_sign"):
-                a = self._noisy(a)
+                a = self._noisy(a, config)
             x = self._activate(a, train) if act else a
             # Every block's output, kept only when "intermediates" is mutable (activation heat maps, block-8
             # features of seed 003; the tests count LWTA winners here).

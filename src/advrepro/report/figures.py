@@ -14,7 +14,7 @@ from ..attacks import ATTACKS  # noqa: E402
 from ..experiments import Experiment, attack_columns, defence_spec, figure_experiments, get_figure  # noqa: E402
 from ..io import atomic_paths, unpack, write_text  # noqa: E402
 from ..models import MODELS
-from . import results  # noqa: E402
+from . import results, theory  # noqa: E402
 
 # Fixed metadata: equal data give byte-identical PDFs.
 PDF_METADATA = {"CreationDate": None, "Producer": "advrepro", "Creator": "advrepro"}
@@ -241,10 +241,12 @@ def _grid_values(params: dict, dataset: str, attack: str) -> list[float]:
 
 def curve(params: dict, fig_spec) -> plt.Figure:
     """Accuracy against the attack's strength (epsilon, or the fraction p of features removed), one line per
-    scenario, the seed's own numbers dashed in grey beside them (seed 003's Figures 5.3-5.5)."""
+    scenario, the seed's own numbers dashed in grey beside them (seed 003's Figures 5.3-5.5). Further attacks of
+    the figure are diagnostics, drawn dotted for the first scenario (the [0, 1]-clamped FGSM of the seed's
+    library beside ours)."""
     from .seeds import source_numbers
 
-    (attack,) = fig_spec.attacks
+    attack, *diagnostics = fig_spec.attacks
     grid = _grid_values(params, fig_spec.dataset, attack)
     seed = source_numbers(fig_spec.source) if fig_spec.source else {}
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
@@ -257,6 +259,9 @@ def curve(params: dict, fig_spec) -> plt.Figure:
         if theirs:
             xs = sorted(float(k) for k in theirs)
             ax.plot(xs, [100 * theirs[f"{x:g}"] for x in xs], ls="--", marker=".", color=palette[c], alpha=0.45)
+        for d in diagnostics if c == 0 else ():
+            ax.plot(grid, [100 * acc[ATTACKS[d].key(v)] for v in grid], ls=":", marker="x", color=palette[c],
+                    label=f"{_scenario_label(exp)}, {ATTACKS[d].label}")
     ax.set_xscale("log")
     ax.set_ylim(0, 100)
     ax.set_xlabel("fraction $p$ removed" if ATTACKS[attack].grid == "missing_fractions" else "$\\epsilon$")
@@ -342,9 +347,70 @@ def _gallery_title(ex: dict, attack: str) -> str:
     return f"{ATTACKS[attack].label} {name}={float(value):g}"
 
 
+def _class_name(dataset: str, y: int) -> str:
+    """Fashion-MNIST's class names (the seeds' parts), else the label."""
+    if dataset.startswith("fmnist"):
+        from ..data.fmnist import CLASS_NAMES
+
+        return CLASS_NAMES[y]
+    return str(y)
+
+
+def heatmap(params: dict, fig_spec) -> plt.Figure:
+    """Seed 003's Figure 4.4: for the example image of each of the figure's classes, one row: the image, then per
+    conv block whose output is still a map the L2 norm over its channels (evaluation.features)."""
+    (exp,) = figure_experiments(params, fig_spec)
+    ex = results.examples(exp)
+    maps = sorted((k for k in ex if k.startswith("heat_block")), key=lambda k: int(k.removeprefix("heat_block")))
+    rows = [int(np.flatnonzero(ex["y"] == c)[0]) for c in fig_spec.classes if c in ex["y"]]
+    fig, axes = plt.subplots(len(rows), len(maps) + 1, figsize=(7.5, 1.7 * len(rows) + 0.3), squeeze=False)
+    for r, i in enumerate(rows):
+        probs = ex["heat_probs"][i]
+        axes[r, 0].imshow(ex["x"][i, ..., 0], cmap="gray", vmin=-1, vmax=1)
+        axes[r, 0].set_ylabel(f"{_class_name(exp.dataset, int(ex['y'][i]))}\npredicted "
+                              f"{_class_name(exp.dataset, int(probs.argmax()))} ({probs.max():.2f})", fontsize=7)
+        for c, name in enumerate(maps, 1):
+            axes[r, c].imshow(ex[name][i], cmap="magma")
+            if r == 0:
+                axes[r, c].set_title(f"block {int(name.removeprefix('heat_block')) + 1} "
+                                     f"({ex[name].shape[1]}x{ex[name].shape[2]})", fontsize=7)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("input", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def embedding(params: dict, fig_spec) -> plt.Figure:
+    """Seed 003's Figure 5.9: t-SNE (scikit-learn, exact gradient: no threads, so the same inputs give the same
+    map; seeded from params.yaml) of the L2-normalised block features of the attacked test images, one panel
+    per model, coloured by class."""
+    from sklearn.manifold import TSNE
+
+    exps = figure_experiments(params, fig_spec)
+    fig, axes = plt.subplots(1, len(exps), figsize=(7.5, 2.9), squeeze=False)
+    palette = sns.color_palette("tab10", 10)
+    for ax, exp in zip(axes[0], exps, strict=True):
+        ex = results.examples(exp)
+        feats = ex["features"].astype(np.float64)
+        feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+        xy = TSNE(n_components=2, perplexity=30, init="pca", method="exact",
+                  random_state=params["seed"]).fit_transform(feats)
+        y = ex["features_y"]
+        for c in np.unique(y):
+            ax.scatter(*xy[y == c].T, s=3, color=palette[int(c) % 10], label=_class_name(exp.dataset, int(c)))
+        ax.set_title(f"{_scenario_label(exp)} ({ex['feature_block']}, {feats.shape[1]} features)", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, -1].legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
 KINDS = {"example": example, "waveform": waveform, "spectrogram": spectrogram, "grid": grid, "bars": bars,
          "epochs": epochs, "settings": settings, "timing": timing, "curve": curve, "confidence": confidence,
-         "gallery": gallery, "clean": clean}
+         "gallery": gallery, "clean": clean, "heatmap": heatmap, "embedding": embedding, **theory.KINDS}
 
 
 def block(spec) -> str:

@@ -170,3 +170,25 @@ def training_images(data: dict) -> int | str:
     if "n_train" in data:
         return data["n_train"]
     return 43 * data["train_per_class"] if data["source"] == "synthetic" else "all"
+
+
+def theory_run(params: dict, run: str) -> Fields:
+    """A run of part M2 (results/theory/<run>.json), checked against the active params' sizes."""
+    t = _read(Path(paths.theory(run)), f"`advrepro theory {run}` (rule theory)")
+    section, scenario = params["theory"], run.rsplit("-", 1)[0]
+    want = {"n_dim": section["n_dim"], "seeds": section["seeds"], "test_points": section["test_points"],
+            "alpha_max": section["scenarios"].get(scenario, {}).get("alpha_max")}
+    got = {k: t["sizes"][k] for k in want}
+    if got != want:
+        raise DataError(f"{t.path}: sizes {got}, but profile {params['profile']!r} runs {want}: {RERUN}")
+    return t
+
+
+def logistic(params: dict) -> tuple[Fields, Fields]:
+    """The logistic regression of part M2: its summary and its arrays, checked against the active params."""
+    json_path, npz_path = paths.LOGISTIC
+    summary = _read(Path(json_path), "`advrepro logistic` (rule logistic)")
+    if summary["steps"] != params["theory"]["logistic"]["steps"]:
+        raise DataError(f"{json_path}: trained {summary['steps']} steps, but profile {params['profile']!r} trains "
+                        f"{params['theory']['logistic']['steps']}: {RERUN}")
+    return summary, _arrays(Path(npz_path), "`advrepro logistic` (rule logistic)", ("w", "clean_output"))
