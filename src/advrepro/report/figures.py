@@ -400,7 +400,7 @@ def embedding(params: dict, fig_spec) -> plt.Figure:
         y = ex["features_y"]
         for c in np.unique(y):
             ax.scatter(*xy[y == c].T, s=3, color=palette[int(c) % 10], label=_class_name(exp.dataset, int(c)))
-        ax.set_title(f"{_scenario_label(exp)} ({ex['feature_block']}, {feats.shape[1]} features)", fontsize=8)
+        ax.set_title(f"{_scenario_label(exp)}\n({ex['feature_block']}, {feats.shape[1]} features)", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, -1].legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
