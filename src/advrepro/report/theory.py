@@ -221,7 +221,8 @@ def m2_claims(params: dict) -> list[Check]:
         b_ode, b_sim = np.asarray(run["ode"]["b"]), np.asarray(run["simulation"]["b_mean"])
         overshoot = b_ode.min() < a["b"] - 0.3 and b_sim.min() < a["b"] - 0.3
         e_ode = np.asarray(run["ode"]["E"])
-        peak = int(np.argmax(e_ode[1:])) + 1
+        rising = int(np.argmax(np.diff(e_ode) > 0))  # E first falls; its transient peak comes after it rises
+        peak = rising + int(np.argmax(e_ode[rising:]))
         out.append(Check("3", "Imbalanced classes, adversarial training: $b$ overshoots its fixed point (by more than "
                          "0.3, in the ODE and in the simulation's mean) before it relaxes",
                          "$b$ to $\\approx -2.26$ near $\\alpha = 150$, then $-1.47$",
