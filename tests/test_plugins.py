@@ -100,6 +100,6 @@ def test_an_attack_a_defence_and_a_model_registered_here_reach_a_table(project, 
 def test_an_unknown_component_is_a_one_line_error():
     from advrepro.errors import UsageError
 
-    known = "plain, pgd, fgsm, spatial, cw, pgd_l2, ilcm, missing"
+    known = "plain, pgd, fgsm, spatial, cw, pgd_l2, ilcm, missing, fgsm01"
     with pytest.raises(UsageError, match=f"unknown attack 'fab'; known: {known}$"):
         ATTACKS["fab"]
