@@ -115,6 +115,11 @@ CASES = [
     Bad("part-theory-prior", ("validate",), "theory.scenarios.s1.p",
         edit(r"^(    s1:\n      alpha_max: \d+\n      p:) [\d.]+", r"\1 1.5", "theory")),
     Bad("part-theory-run", ("theory", "s9-at"), "unknown theory run 's9-at'"),
+    # Part P4 (seed 004's networks: mnist.p4)
+    Bad("part-p4-clean-epochs", ("validate",), "mnist.p4.pgd_at.clean_epochs: bad value 5: must be below",
+        edit(r"^(    pgd_at:\n(?:      .*\n)*?      clean_epochs:) \d+", r"\1 5")),
+    Bad("part-p4-depth", ("validate",), "mnist.p4.variants.d2.convs",
+        edit(r"^(      d2:\n        convs:) \d+", r"\1 0")),
 ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from advrepro import paths, theory
 from advrepro.attacks import chosen, worst_columns
-from advrepro.experiments import FIGURES, SEED_TABLES, all_experiments, part_of
+from advrepro.experiments import FIGURES, P4_NETWORKS, SEED_TABLES, all_experiments, part_of
 from advrepro.io import pack, write_json, write_npz
 from advrepro.report import figures, seed_claims, seeds, timing
 from advrepro.spec import evaluation_spec
@@ -24,7 +24,8 @@ def results(tmp_path, monkeypatch, raw_params):
     """Metrics, histories and examples of every seed experiment at the tiny profile, with per-sample bits
     that obey robust <= clean, and the data files the claims read."""
     params = tiny_params(raw_params)
-    params["seed_parts"] = ["R1", "M2", "S3"]
+    params["seed_parts"] = ["R1", "M2", "S3", "P4"]
+    params["mnist"]["data"]["image_size"] = 10  # part P4's four convolutions need 10 pixels
     for sub in ("paper/sources", "paper/parts"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
     monkeypatch.chdir(tmp_path)
@@ -61,6 +62,33 @@ def results(tmp_path, monkeypatch, raw_params):
             if a.name != "plain":
                 arrays[f"{a.name}_x"], arrays[f"{a.name}_pred"] = x[10:20], (np.arange(10) + 1) % 10
         write_npz(paths.examples(exp.id), **arrays)
+    # Part P4: the networks' histories with the per-epoch probe, and metrics with the strong worst case
+    p4 = params["mnist"]["p4"]
+    epochs, clean = p4["train"]["epochs"], p4["pgd_at"]["clean_epochs"]
+    for exp in (e for e in all_experiments(params) if e.dataset == "mnist-p4"):
+        ev = evaluation_spec(params, exp.dataset)
+        n = min(ev.n_samples, 100)
+        depth = int(exp.scenario.variant[1])
+        clean_bits = rng.random(n) < 0.9
+        keys = [c.key for a in chosen(ev, "image") for c in a.columns(ev)] + [c.key for c in worst_columns(ev)]
+        bits = {k: clean_bits if k == "plain" else clean_bits & (rng.random(n) < 0.5 + 0.05 * depth) for k in keys}
+        write_json(paths.metrics(exp.id), {
+            "experiment": exp.id, "n_samples": n, "accuracy": {k: round(float(b.mean()), 6) for k, b in bits.items()},
+            "correct": {k: pack(b) for k, b in bits.items()}, "strong": {}})
+        history = []
+        for e in range(1, epochs + 1):
+            adversarial = e > clean
+            entry = {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.8 if adversarial else 0.95,
+                     "test_loss": 0.3, "test_accuracy": 0.95 - (0.05 - 0.01 * depth) * adversarial
+                     + rng.normal(0, 0.002), "train_clean_accuracy": 0.97, "test_pgd_accuracy": 0.5 + 0.3 * adversarial,
+                     "adversary_success": 0.5 - 0.4 * adversarial}
+            if e in (clean, epochs):
+                entry.update(phase_test_pgd_accuracy=0.45 + 0.3 * adversarial,
+                             phase_adversary_success=0.56 - 0.44 * adversarial)
+            history.append(entry)
+        write_json(paths.history(exp.id), {"experiment": exp.id, "epochs": history})
+        write_json(paths.timing(exp.id), {"experiment": exp.id, "epoch_seconds": [2.0] * epochs,
+                                          "inference_ms_per_image": 0.05})
     # Part M2: its model's runs at the tiny sizes (seconds), the logistic regression on synthetic "digits"
     for run in theory.run_names(params["theory"]):
         theory.write_run(params["theory"], run, params["seed"])
@@ -90,10 +118,14 @@ def test_the_seed_tables_figures_and_claims_render_and_compile(results):
     assert "\\thesis{81.7}" in s3 and "ILCM" in s3 and "MF" in s3          # Figure 5.5's deterministic at p=0.1
     assert "\\thesis{90.0}" in (proj / paths.table("S3_2")).read_text()    # Figure 5.6's deterministic baseline
     claims = (proj / paths.SEED_CLAIMS).read_text()
-    assert "\\input{parts/R1}\\input{parts/M2}\\input{parts/S3}" in claims
+    assert "\\input{parts/R1}\\input{parts/M2}\\input{parts/S3}\\input{parts/P4}" in claims
+    p4 = (proj / paths.table("P4_5_1")).read_text()
+    assert "\\thesis{94.91}" in p4 and "Parameters & " in p4 and "$\\pm$" in p4
+    sweep = (proj / paths.table("P4_2")).read_text()
+    assert all(label in sweep for _, label in P4_NETWORKS)
     assert "fixed point & $\\infty$ & 0.9908 & $-$1.4697" in (proj / paths.table("M2_1")).read_text()
     assert "40\\,\\% test error at $\\epsilon$" in (proj / paths.table("M2_2")).read_text()
-    for name in ("claimsRone", "claimsMtwo", "claimsSthree"):
+    for name in ("claimsRone", "claimsMtwo", "claimsSthree", "claimsPfour"):
         table = claims.split(f"\\newcommand{{\\{name}}}")[1].split("\\end{tabular}")[0]
         rows = [r for r in table.splitlines() if r.endswith("\\\\") and "Claim (rule)" not in r]
         assert len(rows) >= 6 and all(r.rstrip(" \\").endswith(("reproduced", "comparable")) for r in rows), name

@@ -46,8 +46,10 @@ def train_keys(params: dict, dataset: str) -> list[str]:
     """Dotted params keys a training run depends on (dvc.yaml stage params, Snakemake rule params);
     the model list is not one of them: adding a model retrains nothing else."""
     section = DATASETS[dataset].section
+    nested = {d.section for d in DATASETS.values()}  # a seed part's section inside this one (mnist.p4) is not read
     return data_keys(params, DATASETS[dataset].source) + [
-        f"{section}.{k}" for k in config(params, dataset) if k not in ("models", "evaluation")]
+        f"{section}.{k}" for k in config(params, dataset)
+        if k not in ("models", "evaluation") and f"{section}.{k}" not in nested]
 
 
 def evaluation_keys(params: dict, dataset: str) -> list[str]:
@@ -65,6 +67,7 @@ class Scenario:
     augmentation: Augmentation  # the regularization kind
     variant: str | None = None  # the model variant (a key of the section's `variants`: BatchNorm, noise, LWTA,
                                 # PNI); None: the plain model
+    replicate: int = 0          # trains and evaluates with params.yaml's seed + replicate (seed 004's 3 seeds)
 
 
 _AUG = AUGMENTATIONS
@@ -113,7 +116,20 @@ SEED_SCENARIOS = (
     Scenario("sign", "deterministic binary", None, _AUG["none"], variant="sign"),
     Scenario("stoch-sign", "stochastic binary", None, _AUG["none"], variant="stoch-sign"),
 )
+# Seed 004 (part P4): each network of the depth sweep (mnist.p4's variants), clean then PGD adversarial training,
+# at three seeds (params.yaml's seed + 0, 1, 2)
+P4_NETWORKS = (("d1", "1 conv"), ("d2", "2 convs (shallow)"), ("d3", "3 convs (deep)"), ("d4", "4 convs"),
+               ("d2-half", "2 convs, width $\\times\\frac{1}{2}$"), ("d2-double", "2 convs, width $\\times 2$"))
+P4_REPLICATES = 3
+P4_SCENARIOS = tuple(Scenario(f"{net}-s{r}", f"{label}, seed +{r}", "pgd_at", _AUG["dropout"], variant=net,
+                              replicate=r) for net, label in P4_NETWORKS for r in range(P4_REPLICATES))
+SEED_SCENARIOS += P4_SCENARIOS
 SCENARIOS.update({s.name: s for s in SEED_SCENARIOS})
+
+
+def p4_runs(network: str) -> tuple[str, ...]:
+    """The scenarios (one per seed) of a network of part P4."""
+    return tuple(f"{network}-s{r}" for r in range(P4_REPLICATES))
 R1_ROWS = ("plain", "pni", "smooth", "smooth-pgd", "smooth-pgd-fgsm", "smooth-pgd-fgsm-cw", "smooth-pool-pni",
            "lwta-pgd")
 S3_CURVES = ("det", "fgsm", "add-gauss-0.05", "add-logistic-0.05")  # seed 003's Figures 5.3-5.5
@@ -175,7 +191,8 @@ class SeedTable:
     columns: tuple[SeedColumn, ...]
     caption: str
     source: str = ""               # the seed's numbers: paper/sources/<source>.tsv
-    kind: str = "columns"          # columns | curves | theory, logistic (part M2: seed 002's model, no classifier)
+    kind: str = "columns"          # columns | curves | theory, logistic (part M2: seed 002's model, no classifier) |
+                                   # plasticity, sweep (part P4: from the histories and metrics, over the seeds)
     source_scale: float = 1.0      # the seed's numbers times this are percent (fractions: 100)
     models: tuple[str, ...] = ()
 
@@ -358,6 +375,13 @@ FIGURES = (
            "whose error is nearest to the slides' 40\\,\\%.", width=0.9),
     Figure("M2_7", "logistic_weights", THEORY, (), "The weights $w$, their signs (the perturbation's pattern), and a "
            "perturbed three and seven (after Goodfellow et al.).", width=0.95),
+    # Seed 004 (part P4)
+    Figure("P4_5_2", "plasticity", "mnist-p4", p4_runs("d2") + p4_runs("d3"), "The shallow (orange) and the deep "
+           "(blue) network over the clean and the adversarial training epochs (seed~004's Figure~5.2): top, the "
+           "training statistics (accuracy on the batches trained on, and on the clean training set); middle, the "
+           "statistics under attack (test accuracy under PGD and the adversary's success rate, first test images); "
+           "bottom, clean and PGD test accuracy together. Lines: mean over three seeds, bands: their range.",
+           width=0.95),
     Figure("S3_5_9", "embedding", "fmnist-s3", ("det", "fgsm", "add-logistic-0.025"), "t-SNE of the block "
            "features (the first block with one vector per image) of the attacked test images, coloured by class, "
            "for the deterministic, the FGSM-trained and the additive-logistic ($\\sigma = 0.025$) networks "
@@ -398,10 +422,18 @@ SEED_TABLES = (
     SeedTable("M2_2", THEORY, (), (), "The slides' logistic regression (MNIST 3 against 7): test error (\\%) under "
               "the exact worst-case $L_\\infty$ perturbation of a linear model (FGSM), $\\epsilon$ in $[-1, 1]$ and in "
               "$[0, 1]$ units.", kind="logistic"),
+    # Seed 004 (part P4): the networks before and after adversarial training, mean and sd over three seeds
+    SeedTable("P4_5_1", "mnist-p4", p4_runs("d2") + p4_runs("d3"), (), "Seed~004's shallow and deep networks "
+              "before and after PGD adversarial training (its Table~5.1), accuracy (\\%), mean $\\pm$ sd over three "
+              "seeds; the seed's number in grey.", source="P4/table_5_1", kind="plasticity"),
+    SeedTable("P4_2", "mnist-p4", tuple(s.name for s in P4_SCENARIOS), (), "Depth and width against robustness "
+              "(seed~004's Hypothesis~1, beyond its two networks): clean test accuracy (\\%) before and after PGD "
+              "adversarial training, the strong worst case at the training $\\epsilon$, the adversary's success "
+              "rate, mean $\\pm$ sd over three seeds.", kind="sweep"),
 )
 
 
-SEED_PARTS = ("R1", "M2", "S3")  # the other seeds' parts: seed 001 (R1), 002 (M2), 003 (S3); their outputs' prefix
+SEED_PARTS = ("R1", "M2", "S3", "P4")  # the other seeds' parts: seed 001 (R1), 002 (M2), 003 (S3), 004 (P4)
 
 
 def part_of(item) -> str:
@@ -473,7 +505,8 @@ def figure_inputs(params: dict, figure: Figure) -> list[str]:
     if figure.dataset == THEORY:
         return theory_inputs(params, figure)
     files = {"example": paths.examples, "waveform": paths.examples, "spectrogram": paths.examples,
-             "epochs": paths.history, "timing": paths.timing}.get(figure.kind, paths.metrics)
+             "epochs": paths.history, "plasticity": paths.history, "timing": paths.timing}.get(figure.kind,
+                                                                                             paths.metrics)
     return [files(e.id) for e in figure_experiments(params, figure)]
 
 
@@ -504,7 +537,12 @@ def seed_table_inputs(params: dict, table: SeedTable) -> list[str]:
 
     if table.dataset == THEORY:
         return theory_inputs(params, table)
-    return [paths.metrics(e.id) for e in table_experiments(params, table)]
+    exps = table_experiments(params, table)
+    histories = [paths.history(e.id) for e in exps] if table.kind in HISTORY_TABLES else []
+    return [paths.metrics(e.id) for e in exps] + histories
+
+
+HISTORY_TABLES = ("plasticity", "sweep")  # seed table kinds that read the training histories too (part P4)
 
 
 def get_table(table_id: str) -> Table:

@@ -187,8 +187,8 @@ def _check_consistency(values: dict, where: str) -> None:
                               f"{name}.data.image_size = {size}", (name, "model", "patch"))
     for name in ("speech", "urban"):
         _check_audio(values, name, where)
-    for part in ("r1", "s3"):
-        _check_seed_section(values, ("fmnist", part), where)
+    for path in (("fmnist", "r1"), ("fmnist", "s3"), ("mnist", "p4")):
+        _check_seed_section(values, path, where)
     _check_scenarios(values, where)
 
 
@@ -222,6 +222,12 @@ def _check_seed_section(values: dict, path: tuple[str, ...], where: str) -> None
         if eps not in ev["epsilons"]:
             raise ParamsError(f"{where}: {name}.evaluation.strong_epsilons: bad value {eps}: not one of "
                               f"{name}.evaluation.epsilons", (*path, "evaluation", "strong_epsilons"))
+    epochs = section["train"]["epochs"]
+    for key, defence in section.items():
+        clean = defence.get("clean_epochs", 0) if isinstance(defence, dict) else 0
+        if clean >= epochs:  # no epoch of the defence would run
+            raise ParamsError(f"{where}: {name}.{key}.clean_epochs: bad value {clean}: must be below "
+                              f"{name}.train.epochs = {epochs}", (*path, key, "clean_epochs"))
 
 
 def _check_audio(values: dict, name: str, where: str) -> None:

@@ -70,6 +70,7 @@ class DefenceSpec:
     pool: tuple[str, ...] = ()           # `pool`: the attacks a batch may be replaced by (pgd, fgsm, cw, noise)
     p_attack: float = 0.5                # `pool`: the probability that a batch is attacked
     cw_steps: int = 10                   # `pool`: CW's Adam steps in training
+    clean_epochs: int = 0                # plain training for this many epochs first (seed 004: 12 clean, 20 AT)
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,25 @@ class VariantSpec:
     noise_std: float = 0.0
     pni: bool = False
     lwta_units: int = 2
+    convs: int = 2                # seed 004's convnet: its depth (3x3 convolutions) and conv width factor
+    width_scale: float = 1.0
 
     @property
     def stochastic(self) -> bool:
         from .models import draws_noise
 
         return draws_noise(self)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A section's `probe` (seed 004): after every epoch, PGD of `steps` steps (of 2.5 epsilon / steps) at `epsilon`
+    on the first `samples` test images, and the clean accuracy on the whole training set, into the history; at the
+    end of each training phase (clean, adversarial) also PGD of `phase_steps` steps (the seed's 200-step attacker)."""
+    samples: int
+    epsilon: float
+    steps: int
+    phase_steps: int
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,7 @@ class ExperimentSpec:
     evaluation: EvaluationSpec
     defence: DefenceSpec | None          # None: plain training
     variant: VariantSpec = VariantSpec()  # image models: BatchNorm, activation, noise
+    probe: ProbeSpec | None = None       # per-epoch attack statistics in the history (seed 004)
 
     @property
     def id(self) -> str:
@@ -179,11 +194,12 @@ def experiment_spec(params: dict, experiment) -> ExperimentSpec:
     key, variant = experiment.scenario.defence_spec, experiment.scenario.variant
     return ExperimentSpec(
         experiment=experiment,
-        seed=params["seed"],
+        seed=(params["seed"] + experiment.scenario.replicate) % 2**32,  # a uint32, as JAX's PRNGKey takes
         architecture=_build(ArchitectureSpec, section.get("model", {})),
         train=_build(TrainSpec, section["train"]),
         regularization=_build(RegularizationSpec, section["regularization"]),
         evaluation=evaluation_spec(params, experiment.dataset),
         defence=defence_spec(None if key is None else section[key]),
         variant=VariantSpec() if variant is None else _build(VariantSpec, section["variants"][variant]),
+        probe=_build(ProbeSpec, section["probe"]) if "probe" in section else None,
     )

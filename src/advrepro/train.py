@@ -8,6 +8,8 @@ Initialisation depends on the model only, so the scenarios of one model start al
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -137,6 +139,42 @@ def clean_evaluator(clf: Classifier, batch_size: int, seed: int = 0):
     return evaluate
 
 
+def epoch_probe(clf: Classifier, spec: ExperimentSpec, data: Arrays, evaluate_clean):
+    """fn(weights, phase_end) -> the history's per-epoch attack statistics (the spec's `probe`, seed 004), or None
+    without one: the clean accuracy on the whole training set; on the first `samples` test images, the accuracy
+    under PGD (a random start, `steps` steps of 2.5 epsilon / steps; per sample: correct clean and attacked) and the
+    adversary's success rate, the fraction of the correctly classified images it flips; at a phase end also both
+    under the seed's `phase_steps`-step attacker. Keys fold(seed, 6, steps): the same attack after every epoch."""
+    probe = spec.probe
+    if probe is None:
+        return None
+    from .attacks.pgd import pgd_restarts
+
+    n = min(probe.samples, len(data.y_test))
+    x, y = jnp.asarray(data.x_test[:n]), jnp.asarray(data.y_test[:n])
+    root = jax.random.fold_in(jax.random.PRNGKey(spec.seed), 6)
+
+    @functools.partial(jax.jit, static_argnames="steps")
+    def attacked(weights, key, steps: int):
+        adv = pgd_restarts(clf.logits, weights, x, y, key, probe.epsilon, steps, 1)
+        clean = jnp.argmax(clf.logits(weights, x, jax.random.fold_in(key, 1)), -1) == y
+        return clean, clean & (jnp.argmax(clf.logits(weights, adv, jax.random.fold_in(key, 2)), -1) == y)
+
+    def statistics_of(weights, steps: int) -> tuple[float, float | None]:
+        clean, robust = (np.asarray(a) for a in attacked(weights, jax.random.fold_in(root, steps), steps=steps))
+        success = None if not clean.any() else round(1 - robust.sum() / clean.sum(), 6)
+        return round(float(robust.mean()), 6), success
+
+    def run(weights, phase_end: bool) -> dict:
+        out = {"train_clean_accuracy": round(evaluate_clean(weights, data.x_train, data.y_train)[1], 6)}
+        out["test_pgd_accuracy"], out["adversary_success"] = statistics_of(weights, probe.steps)
+        if phase_end:
+            out["phase_test_pgd_accuracy"], out["phase_adversary_success"] = statistics_of(weights, probe.phase_steps)
+        return out
+
+    return run
+
+
 def training_views(exp, data: Arrays) -> np.ndarray | None:
     """The pre-drawn augmented training inputs [V, N, ...] an audio regularization trains on."""
     aug = exp.scenario.augmentation
@@ -213,7 +251,12 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     trainable = clf.trainable(weights)
     tx = optimizer(cfg, trainable, MODELS[exp.model].param_groups, n_batches * cfg.epochs, n_batches)
     state = (weights, tx.init(trainable))
-    step = make_train_step(clf, tx, spec, data.n_classes, n_batches)
+    # Plain epochs first when the defence asks for them (seed 004: clean training, then adversarial training; one
+    # optimizer state across both): a second step function without the defence, chosen per epoch.
+    clean_epochs = spec.defence.clean_epochs if spec.defence is not None else 0
+    steps = {"robust": make_train_step(clf, tx, spec, data.n_classes, n_batches)}
+    if clean_epochs:
+        steps["clean"] = make_train_step(clf, tx, dataclasses.replace(spec, defence=None), data.n_classes, n_batches)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds, first_epoch = [], [], 1
     fp = fingerprint(spec, data)
@@ -225,6 +268,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
         log.info("%s: resuming after epoch %d of %d (%s)", exp.id, header["epoch"], cfg.epochs,
                  paths.state(exp.id))
     evaluate_clean = clean_evaluator(clf, spec.evaluation.batch_size, seed)
+    probe = epoch_probe(clf, spec, data, evaluate_clean)
     views = training_views(exp, data)
     log.info("training %s: %d epochs x %d batches of %d", exp.id, cfg.epochs, n_batches, bs)
     for epoch in range(first_epoch, cfg.epochs + 1):
@@ -232,6 +276,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
         order = np.asarray(jax.random.permutation(jax.random.fold_in(jax.random.fold_in(root, 1), epoch),
                                                   len(data.y_train)))
         losses, accs = [], []
+        step = steps["clean" if epoch <= clean_epochs else "robust"]
         bar = tqdm(range(n_batches), desc=f"{exp.id} epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False, mininterval=2.0)
         for b in bar:
@@ -253,10 +298,12 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
                     else "no epoch had completed")
             raise TrainingDiverged(f"{exp.id}: training loss became {train_loss} in epoch {epoch}; {kept}")
         test_loss, test_acc = evaluate_clean(state[0], data.x_test, data.y_test)
-        epoch_seconds.append(time.perf_counter() - start)
         history.append({"epoch": epoch, "train_loss": round(train_loss, 6),
                         "train_accuracy": round(float(jnp.mean(jnp.stack(accs))), 6),
                         "test_loss": round(test_loss, 6), "test_accuracy": round(test_acc, 6)})
+        if probe is not None:
+            history[-1].update(probe(state[0], epoch in (clean_epochs, cfg.epochs)))
+        epoch_seconds.append(time.perf_counter() - start)
         checkpoint.save(paths.state(exp.id), {"params": state[0], "opt_state": state[1]}, experiment=exp.id,
                         epoch=epoch, meta={"fingerprint": fp, "seed": seed, "next_step": epoch * n_batches,
                                            "history": history, "epoch_seconds": epoch_seconds})

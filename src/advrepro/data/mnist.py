@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..io import write_npz
+from ..io import atomic_paths, write_npz
 from .source import Dataset, Source
 
 log = logging.getLogger(__name__)
@@ -197,9 +197,10 @@ def fetch(source: str, raw_dir: Path) -> None:
         fetch_torchvision(raw_dir)
 
 
-def prepare(source: str, raw_dir: Path, out: Path, *, n_train: int, n_test: int, image_size: int,
+def prepare(source: str, raw_dir: Path, out: Path | list[Path], *, n_train: int, n_test: int, image_size: int,
             seed: int) -> dict:
-    """Write data/processed/mnist.npz: x_* float32 [N, s, s, 1] in [-1, 1], y_* int32."""
+    """Write data/processed/mnist.npz (and the same arrays to every other path of a list: part P4's copy):
+    x_* float32 [N, s, s, 1] in [-1, 1], y_* int32. All files or none."""
     if source == "npm":
         images, labels = read_npm(raw_dir)
         train_idx, test_idx = stratified_split(labels, n_train, n_test, seed)
@@ -214,10 +215,19 @@ def prepare(source: str, raw_dir: Path, out: Path, *, n_train: int, n_test: int,
         x_train=to_unit_range(resize(xtr, image_size)), y_train=ytr.astype(np.int32),
         x_test=to_unit_range(resize(xte, image_size)), y_test=yte.astype(np.int32),
     )
-    write_npz(out, **arrays)
+    outs = [Path(out)] if isinstance(out, str | Path) else [Path(o) for o in out]
+    with atomic_paths(*outs) as temps:
+        write_npz(temps[0], **arrays)  # deterministic bytes: the copies equal a second write
+        for tmp in temps[1:]:
+            shutil.copyfile(temps[0], tmp)
     summary = {k: list(v.shape) for k, v in arrays.items()}
-    log.info("wrote %s: %s", out, summary)
+    log.info("wrote %s: %s", ", ".join(map(str, outs)), summary)
     return summary
+
+
+# The thesis's digits, and the same arrays for part P4 (seed 004's networks, its own params section mnist.p4)
+DATASETS = (Dataset("mnist", "mnist", "mnist", "image", "MNIST"), Dataset("mnist-p4", "mnist", "mnist.p4", "image",
+                                                                           "MNIST"))
 
 
 def _fetch(section: dict, raw_dir: Path, seed: int) -> None:
@@ -226,10 +236,10 @@ def _fetch(section: dict, raw_dir: Path, seed: int) -> None:
 
 def _prepare(section: dict, raw_dir: Path, outputs: dict[str, Path], seed: int) -> dict:
     d = section["data"]
-    return prepare(d["source"], raw_dir, outputs["mnist"], n_train=d["n_train"], n_test=d["n_test"],
-                   image_size=d["image_size"], seed=seed)
+    return prepare(d["source"], raw_dir, [outputs[x.name] for x in DATASETS], n_train=d["n_train"],
+                   n_test=d["n_test"], image_size=d["image_size"], seed=seed)
 
 
 # A download of one fixed file: the raw data depend on the source only, not on the seed.
-SOURCE = Source("mnist", N_CLASSES, (Dataset("mnist", "mnist", "mnist", "image", "MNIST"),), _fetch, _prepare,
+SOURCE = Source("mnist", N_CLASSES, DATASETS, _fetch, _prepare,
                 code=("data/mnist.py",), fetch_params=("profile", "profiles", "mnist.data.source"))

@@ -48,6 +48,7 @@ AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation", [
     Augmentation("full", views="x_train_views"),                    # waveform noise, masking, resampling
     Augmentation("reduced", crop=False),                            # Table 5.2: noise, rotation, dropout
     Augmentation("spectrogram", images=False, crop=False, views="x_train_spec_views"),  # Tables 5.6, 5.7
+    Augmentation("dropout", images=False, crop=False),              # seed 004: the network's dropout only
 ])
 
 DEFENCES: Registry[Defence] = Registry("defence", [

@@ -34,6 +34,9 @@ class ModelSpec:
     noise_std: float = 0.0            # the noise's standard deviation (logistic: scale std * sqrt(3) / pi)
     pni: bool = False                 # parametric noise injection on the weights (learned scale per layer)
     lwta_units: int = 2               # LWTA: competing units per block
+    # Seed 004's networks (convnet): the number of 3x3 convolutions and a factor on the conv width (`hidden`).
+    convs: int = 2
+    width_scale: float = 1.0
 
 
 def draws_noise(spec) -> bool:
@@ -74,6 +77,7 @@ MODELS: Registry[Model] = Registry("model", [
     Model("lstm", "LSTM", lazy("rnn", "build_lstm")),
     Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups")),
     Model("cnn", "CNN", lazy("cnn", "build"), input="image"),
+    Model("convnet", "ConvNet", lazy("convnet", "build"), input="image"),
 ])
 MODEL_NAMES = tuple(MODELS)
 

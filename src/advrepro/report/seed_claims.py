@@ -16,6 +16,7 @@ from ..spec import evaluation_spec
 from . import results
 from .checks import VERDICTS, Check, tally
 from .seeds import source_numbers
+from .depth import p4_claims
 from .theory import m2_claims
 
 R1, S3 = "fmnist-r1", "fmnist-s3"
@@ -180,7 +181,8 @@ def _render(name: str, rows: list[Check]) -> list[str]:
     return lines + ["\\bottomrule", "\\end{tabular}}", f"\\newcommand{{\\{name}count}}{{{tally(rows)}}}"]
 
 
-PARTS = {"R1": ("claimsRone", r1_claims), "M2": ("claimsMtwo", m2_claims), "S3": ("claimsSthree", s3_claims)}
+PARTS = {"R1": ("claimsRone", r1_claims), "M2": ("claimsMtwo", m2_claims), "S3": ("claimsSthree", s3_claims),
+         "P4": ("claimsPfour", p4_claims)}
 
 
 def write_seed_claims(params: dict) -> None:
