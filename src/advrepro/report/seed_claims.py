@@ -15,8 +15,8 @@ from ..io import atomic_paths, read_npz, unpack, write_text
 from ..spec import evaluation_spec
 from . import results
 from .checks import VERDICTS, Check, tally
-from .seeds import source_numbers
 from .depth import p4_claims
+from .seeds import source_numbers
 from .theory import m2_claims
 
 R1, S3 = "fmnist-r1", "fmnist-s3"
