@@ -80,12 +80,13 @@ def cmd_train(p: dict, args) -> None:
     exp = get_experiment(p, args.experiment)
     from . import devices
 
-    with devices.held(args.gpus, f"train {exp.id}"):  # before JAX starts: CUDA_VISIBLE_DEVICES
+    with devices.held(args.gpus, f"train {exp.id}") as slots:  # before JAX starts: CUDA_VISIBLE_DEVICES
         _jax_ready(p)
         from . import data, train
         from .spec import experiment_spec
 
-        train.train(experiment_spec(p, exp), data.load(exp.dataset, params=p), progress=not args.quiet)
+        train.train(experiment_spec(p, exp), data.load(exp.dataset, params=p), progress=not args.quiet,
+                    devices=slots.count if slots else 1)
 
 
 def cmd_evaluate(p: dict, args) -> None:
@@ -269,8 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)
     gpus = ("--gpus", {"type": _count, "default": 0, "metavar": "K",
                        "help": "hold K device slots (the Snakemake rule's gpu resource; src/advrepro/devices.py): "
-                               "CUDA_VISIBLE_DEVICES is set to their devices. Default 0: no slot, one device, "
-                               "as on the CPU"})
+                               "CUDA_VISIBLE_DEVICES is set to their devices; training shards each batch over "
+                               "them (data-parallel when K > 1). Default 0: no slot, one device, as on the CPU"})
     add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}), gpus)
     add("evaluate", cmd_evaluate, "attack one trained experiment", ("experiment", {}), gpus)
     add("theory", cmd_theory, "run seed 002's model: the ODE and the simulation (part M2)",
