@@ -266,6 +266,32 @@ def gpu_project(root: Path, raw_params: dict, device: str) -> Path:
     return root
 
 
+@pytest.mark.slow  # two dry runs of the whole workflow: about 10 s
+def test_gpu_rules_pass_their_gpu_resource_and_cpu_rules_are_unchanged(tmp_path, raw_params):
+    """A profile with `device: gpu`: train and evaluate hold `resources.gpu` slots (`--set-resources train:gpu=2`:
+    data-parallel training over 2 devices); a CPU profile's commands are those of before (no rerun of old results)."""
+    exp = "mnist-ff-alg1"
+    targets = [paths.metrics(exp)]
+    gpu = gpu_project(tmp_path / "gpu", raw_params, "gpu")
+    dry = subprocess.run([str(BIN / "snakemake"), *targets, "-n", "-p", "--cores", "2", "--resources", "gpu=4",
+                          "--set-resources", "train:gpu=2"], cwd=gpu, env=snakemake_env(), capture_output=True,
+                         text=True)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert f"train {exp} --profile tiny --log {paths.log('train', exp)} --gpus 2\n" in dry.stdout
+    assert f"evaluate {exp} --profile tiny --log {paths.log('evaluate', exp)} --gpus 1\n" in dry.stdout
+    cpu = gpu_project(tmp_path / "cpu", raw_params, "auto")
+    dry = subprocess.run([str(BIN / "snakemake"), *targets, "-n", "-p", "--cores", "2", "--resources", "gpu=1"],
+                         cwd=cpu, env=snakemake_env(), capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert f"train {exp} --profile tiny --log {paths.log('train', exp)}\n" in dry.stdout
+    assert "--gpus" not in dry.stdout
+
+
+def test_a_negative_number_of_devices_is_refused(project):
+    proc = run_cli(project, "train", "mnist-ff-plain", "--gpus", "-1")
+    assert proc.returncode == 2 and "argument --gpus: bad value '-1': a number of devices, 0 or more" in proc.stderr
+
+
 @pytest.mark.slow
 def test_the_train_rule_pins_each_gpu_job_to_a_slot_and_changes_no_result_bytes(tmp_path, raw_params):
     """A GPU profile (`device: gpu`) run on the CPU with `--resources gpu=2`: the two training jobs name their own
