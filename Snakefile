@@ -1,7 +1,7 @@
 # Thin workflow: every rule calls the advrepro CLI, which holds the logic.
 # The experiments come from the same registry as dvc.yaml (src/advrepro/experiments.py).
 #   snakemake --cores all --resources gpu=1          # the whole pipeline -> paper/main.pdf
-#   snakemake --cores all --config profile=thesis    # the thesis's own sizes (GPU)
+#   snakemake --cores all --resources gpu=N --config profile=thesis   # the thesis's own sizes, N GPUs
 import os
 import sys
 from pathlib import Path
@@ -24,6 +24,9 @@ except AdvreproError as exc:
     sys.exit(2)
 PROFILE = P["profile"]
 GPU = 1 if P["device"] == "gpu" else 0   # thesis profile: training jobs queue for the GPU
+# GPU jobs hold `resources.gpu` device slots, pinned by CUDA_VISIBLE_DEVICES, of the `--resources gpu=N` this run
+# exports (src/advrepro/devices.py); `--set-resources train:gpu=2`: data-parallel training over 2 devices per job.
+GPU_ARGS = " --gpus {resources.gpu}" if GPU else ""
 # The interpreter running Snakemake runs the CLI too, so an un-activated venv works. A list, so that
 # `{CLI:q}` quotes each word (a checkout whose path has a space works).
 CLI = [sys.executable, "-m", "advrepro.cli"]
@@ -34,6 +37,10 @@ if Path(".dvc").is_dir():
     from advrepro import dvcsync
 
     os.environ[dvcsync.JOURNAL_ENV] = os.path.abspath(dvcsync.JOURNAL)
+
+from advrepro import devices
+
+devices.export_slot_count(workflow.global_resources)
 
 onsuccess:
     if Path(".dvc").is_dir():
@@ -46,6 +53,8 @@ onerror:
 onstart:
     from advrepro import runtime
     print(runtime.workflow_note(P["device"]), file=sys.stderr)
+    if GPU:
+        print(devices.workflow_note(), file=sys.stderr)
 
 
 include: "workflow/rules/data.smk"

@@ -78,22 +78,30 @@ def cmd_train(p: dict, args) -> None:
     from .experiments import get_experiment
 
     exp = get_experiment(p, args.experiment)
-    _jax_ready(p)
-    from . import data, train
-    from .spec import experiment_spec
+    from . import devices
 
-    train.train(experiment_spec(p, exp), data.load(exp.dataset, params=p), progress=not args.quiet)
+    with devices.held(args.gpus, f"train {exp.id}") as slots:  # before JAX starts: CUDA_VISIBLE_DEVICES
+        _jax_ready(p)
+        from . import data, train
+        from .spec import experiment_spec
+
+        train.train(experiment_spec(p, exp), data.load(exp.dataset, params=p), progress=not args.quiet,
+                    devices=slots.count if slots else 1)
 
 
 def cmd_evaluate(p: dict, args) -> None:
     from .experiments import get_experiment
 
     exp = get_experiment(p, args.experiment)
-    _jax_ready(p)
-    from . import data, evaluate
-    from .spec import experiment_spec
+    from . import devices
 
-    evaluate.evaluate(experiment_spec(p, exp), data.load(exp.dataset, views=False, params=p), progress=not args.quiet)
+    with devices.held(args.gpus, f"evaluate {exp.id}"):  # the attacks run on the first of the held devices
+        _jax_ready(p)
+        from . import data, evaluate
+        from .spec import experiment_spec
+
+        evaluate.evaluate(experiment_spec(p, exp), data.load(exp.dataset, views=False, params=p),
+                          progress=not args.quiet)
 
 
 def cmd_theory(p: dict, args) -> None:
@@ -260,8 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "inside `dvc exp run`, a rejected params.yaml is put back as it was")
     add("fetch", cmd_fetch, "fetch a dataset's raw files (checksummed)", dataset)
     add("prepare", cmd_prepare, "convert raw files to data/processed/<dataset>.npz", dataset)
-    add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}))
-    add("evaluate", cmd_evaluate, "attack one trained experiment", ("experiment", {}))
+    gpus = ("--gpus", {"type": _count, "default": 0, "metavar": "K",
+                       "help": "hold K device slots (the Snakemake rule's gpu resource; src/advrepro/devices.py): "
+                               "CUDA_VISIBLE_DEVICES is set to their devices; training shards each batch over "
+                               "them (data-parallel when K > 1). Default 0: no slot, one device, as on the CPU"})
+    add("train", cmd_train, "train one experiment", ("experiment", {"help": "e.g. mnist-s4-alg1 (see `list`)"}), gpus)
+    add("evaluate", cmd_evaluate, "attack one trained experiment", ("experiment", {}), gpus)
     add("theory", cmd_theory, "run seed 002's model: the ODE and the simulation (part M2)",
         ("run", {"help": "s1-plain | s1-at | s2-plain | s2-at (scenario, training)"}))
     add("logistic", cmd_logistic, "seed 002's logistic regression on MNIST 3 vs 7 (part M2)")
@@ -281,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
              "run does this for its own jobs in a DVC repository)")
     sp.add_argument("--journal", action="store_true", help="only the stages of the Snakemake jobs not yet recorded")
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"bad value {text!r}: a number of devices, 0 or more")
+    return value
 
 
 def _os_message(exc: OSError) -> str:

@@ -42,15 +42,26 @@ def report_device(device: str) -> str:
 
 def workflow_note(device: str) -> str:
     """One line for the start of a workflow run: where the jobs will compute. `--resources gpu=1`
-    only queues jobs; on a machine without a GPU they run on the CPU, and this says so once."""
-    import jax
+    only queues jobs; on a machine without a GPU they run on the CPU, and this says so once.
+    This runs in the Snakemake process, which lives as long as the run: its JAX must not preallocate 75 % of
+    every GPU's memory, which the jobs need (the variable is read when the backend starts, then put back, so
+    that the jobs, started later from this process's environment, preallocate on their own device as usual)."""
+    before = os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    try:
+        import jax
 
-    backend = jax.default_backend()
+        backend = jax.default_backend()
+    finally:
+        if before is None:
+            del os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"]
+        else:
+            os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = before
     if backend == "gpu":
         return f"advrepro: training and attacks run on the GPU ({jax.devices()[0].device_kind})"
     asked = " (params.yaml asks for device: gpu)" if device == "gpu" else ""
     return (f"advrepro: no GPU visible to JAX{asked}: every job runs on the CPU ({machine()['cpu']}, "
-            f"{os.cpu_count()} cores); `--resources gpu=1` changes nothing here")
+            f"{os.cpu_count()} cores); `--resources gpu=N` changes nothing here")
 
 
 def machine() -> dict:

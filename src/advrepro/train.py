@@ -64,9 +64,12 @@ def optimizer(cfg: TrainSpec, weights, param_groups, steps: int,
     return tx
 
 
-def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, steps_per_epoch: int):
+def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, steps_per_epoch: int,
+                    mesh: jax.sharding.Mesh | None = None):
     """Jitted step(state, x, y, key, step_index) -> (state, loss, accuracy): the scenario's augmentation,
-    then its defence (inner maximization, then the outer loss and its gradient)."""
+    then its defence (inner maximization, then the outer loss and its gradient). With a `mesh`
+    (`data_parallel`), the same step runs data-parallel: x and y sharded over its devices along the batch
+    axis, weights and optimizer state replicated; XLA inserts the cross-device sums of the batch means."""
     exp, reg, robust = spec.experiment, spec.regularization, spec.defence
     defence = defence_for(robust)
     aug = exp.scenario.augmentation
@@ -103,7 +106,35 @@ def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, s
         weights = clf.with_trainable(clf.updated_stats(p, x, k_drop), optax.apply_updates(trainable, updates))
         return (weights, opt_state), loss, acc
 
-    return jax.jit(step)
+    if mesh is None:
+        return jax.jit(step)
+    batch, replicated = batch_sharding(mesh), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    return jax.jit(step, in_shardings=(replicated, batch, batch, replicated, replicated),
+                   out_shardings=(replicated, replicated, replicated))
+
+
+def batch_sharding(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+
+
+def data_parallel(n_devices: int, batch_size: int, key: str) -> jax.sharding.Mesh | None:
+    """The mesh a training step shards its batch over: the first `n_devices` devices JAX sees, along one axis
+    named "batch"; None for one device (the plain jitted step, byte for byte as without this). The batch size
+    must divide evenly (`key`: its params key, named in the error); fewer visible devices than asked for are
+    used as they are, with a warning (a GPU job simulated on the CPU)."""
+    if n_devices <= 1:
+        return None
+    if batch_size % n_devices:
+        raise ParamsError(f"{key}: bad value {batch_size}: data-parallel training over {n_devices} devices needs a "
+                          f"batch size divisible by {n_devices} (or hold fewer devices: --gpus)")
+    visible = jax.devices()
+    if len(visible) < n_devices:
+        log.warning("asked for %d devices, JAX sees %d (%s): training on %d", n_devices, len(visible),
+                    visible[0].platform, len(visible))
+        return data_parallel(len(visible), batch_size, key)
+    log.info("data-parallel: each batch of %d sharded over %d devices (%s), %d per device", batch_size, n_devices,
+             ", ".join(str(d) for d in visible[:n_devices]), batch_size // n_devices)
+    return jax.sharding.Mesh(np.array(visible[:n_devices]), ("batch",))
 
 
 def clean_evaluator(clf: Classifier, batch_size: int, seed: int = 0):
@@ -230,12 +261,14 @@ def resume_point(exp, template: dict, fp: str, epochs: int, n_batches: int):
         return None
 
 
-def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
+def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True, devices: int = 1) -> dict:
     """Train one experiment; writes checkpoint, history and timing; returns the history.
 
     After every epoch the whole training state (parameters, optimizer state, epoch; the PRNG keys and
     the data order derive from the seed and the epoch) is saved atomically to results/state/. A run
-    started again after a crash continues after the last complete epoch and ends with the same bytes."""
+    started again after a crash continues after the last complete epoch and ends with the same bytes.
+    `devices` > 1: every step data-parallel over that many devices (`data_parallel`); the same number of
+    devices gives the same bytes, another number the same parameters up to float rounding."""
     exp, cfg, seed = spec.experiment, spec.train, spec.seed
     bs = cfg.batch_size
     n_batches = len(data.y_train) // bs
@@ -245,6 +278,7 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     if n_batches == 0:
         raise ParamsError(f"{DATASETS[exp.dataset].section}.train.batch_size: bad value {bs}: "
                           f"exceeds the {len(data.y_train)} training samples")
+    mesh = data_parallel(devices, bs, f"{DATASETS[exp.dataset].section}.train.batch_size")
     refuse_directories(paths.checkpoint(exp.id), paths.history(exp.id), paths.timing(exp.id), paths.state(exp.id))
     clf = classifier_for(spec, data.n_classes)
     weights = init_weights(clf, seed, data.x_train)
@@ -254,9 +288,10 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
     # Plain epochs first when the defence asks for them (seed 004: clean training, then adversarial training; one
     # optimizer state across both): a second step function without the defence, chosen per epoch.
     clean_epochs = spec.defence.clean_epochs if spec.defence is not None else 0
-    steps = {"robust": make_train_step(clf, tx, spec, data.n_classes, n_batches)}
+    steps = {"robust": make_train_step(clf, tx, spec, data.n_classes, n_batches, mesh)}
     if clean_epochs:
-        steps["clean"] = make_train_step(clf, tx, dataclasses.replace(spec, defence=None), data.n_classes, n_batches)
+        steps["clean"] = make_train_step(clf, tx, dataclasses.replace(spec, defence=None), data.n_classes, n_batches,
+                                         mesh)
     root = jax.random.PRNGKey(seed)
     history, epoch_seconds, first_epoch = [], [], 1
     fp = fingerprint(spec, data)
@@ -267,6 +302,8 @@ def train(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> dict:
         history, epoch_seconds, first_epoch = header["history"], header["epoch_seconds"], header["epoch"] + 1
         log.info("%s: resuming after epoch %d of %d (%s)", exp.id, header["epoch"], cfg.epochs,
                  paths.state(exp.id))
+    if mesh is not None:  # weights and optimizer state: one copy on every device of the mesh
+        state = jax.device_put(state, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
     evaluate_clean = clean_evaluator(clf, spec.evaluation.batch_size, seed)
     probe = epoch_probe(clf, spec, data, evaluate_clean)
     views = training_views(exp, data)

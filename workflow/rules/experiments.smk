@@ -22,7 +22,7 @@ rule train:
     wildcard_constraints:
         exp="|".join(EXPERIMENTS),
     shell:
-        "{CLI:q} train {wildcards.exp:q} --profile {PROFILE:q} --log {log:q}"
+        "{CLI:q} train {wildcards.exp:q} --profile {PROFILE:q} --log {log:q}" + GPU_ARGS
 
 
 rule evaluate:
@@ -42,4 +42,4 @@ rule evaluate:
     wildcard_constraints:
         exp="|".join(EXPERIMENTS),
     shell:
-        "{CLI:q} evaluate {wildcards.exp:q} --profile {PROFILE:q} --log {log:q}"
+        "{CLI:q} evaluate {wildcards.exp:q} --profile {PROFILE:q} --log {log:q}" + GPU_ARGS
