@@ -57,3 +57,26 @@ def test_on_every_mnist_model_the_worst_case_is_at_most_pgd40():
         if m["dataset"] == "mnist":
             for eps in (0.1, 0.3):
                 assert m["accuracy"][f"worst_{eps:g}"] <= m["accuracy"][f"pgd_{eps:g}"], path.stem
+
+
+def test_every_robustness_curve_starts_at_natural_accuracy_and_never_rises(raw_params, monkeypatch):
+    """Part M2's robustness curves of the committed reference (report/curves.py): at 0 the natural accuracy,
+    then non-increasing over every dataset's grid, each point at most every attack's accuracy at its epsilon."""
+    from advrepro.experiments import all_experiments
+    from advrepro.params import resolve
+    from advrepro.report.curves import curve_points
+
+    params = resolve(raw_params, "offline")
+    monkeypatch.chdir(ROOT)
+    exps = [e for e in all_experiments(params) if (ROOT / paths.metrics(e.id)).exists()]
+    assert len(exps) >= 100
+    for exp in exps:
+        m = read_json(ROOT / paths.metrics(exp.id))
+        points, box = curve_points(params, exp)
+        accs = [a for _, a in points]
+        assert points[0] == (0.0, m["accuracy"]["plain"]), exp.id
+        assert all(b <= a for a, b in zip(accs, accs[1:], strict=False)), exp.id
+        for eps, acc in points[1:]:
+            for key in (f"pgd_{eps:g}", f"fgsm_{eps:g}", f"worst_{eps:g}"):
+                assert acc <= m["accuracy"].get(key, 1.0), (exp.id, key)
+        assert box is not None and box[1] <= accs[-1], exp.id

@@ -390,6 +390,18 @@ FIGURES = (
 
 
 
+# Part M2's Figure 8 (seed 002's robustness curves, Göpfert et al.): one per dataset, every model trained on it
+# (report/curves.py: from the per-sample results of the evaluations, no attack run again)
+CURVE = "robustness_curve"
+DATASET_PARTS = {"fmnist-r1": "R1", "fmnist-s3": "S3", "mnist-p4": "P4"}  # datasets of a seed part (else: thesis)
+FIGURES += tuple(
+    Figure(f"M2_8_{d.name.replace('-', '_')}", CURVE, d.name, (), f"Robustness curves on {d.label} "
+           f"(\\texttt{{{d.name}}}): the per-sample worst-case accuracy of every model trained on it against "
+           "$\\epsilon$, from 0 over the evaluation's grid (the strong evaluation where it ran); dotted, to the "
+           "sanity check's whole $[-1, 1]$ box, where nothing was measured in between. Bands: the range over a "
+           "network's seeds.", width=0.95)
+    for d in DATASETS.values())
+
 SEED_TABLES = (
     SeedTable("R1_1", "fmnist-r1", R1_ROWS,
               (SeedColumn("plain", "Natural", "plain"), SeedColumn("pgd_0.6", "PGD", "pgd"),
@@ -443,9 +455,11 @@ def part_of(item) -> str:
 
 
 def active(params: dict, items) -> tuple:
-    """The tables or figures of the parts params.yaml's `seed_parts` runs (the thesis's always)."""
+    """The tables or figures of the parts params.yaml's `seed_parts` runs (the thesis's always); a robustness curve
+    only where the part of its dataset runs too."""
     parts = {"thesis", *params.get("seed_parts", SEED_PARTS)}
-    return tuple(i for i in items if part_of(i) in parts)
+    return tuple(i for i in items if part_of(i) in parts
+                 and (getattr(i, "kind", "") != CURVE or DATASET_PARTS.get(i.dataset, "thesis") in parts))
 
 
 def models(params: dict, dataset: str) -> list[str]:
@@ -490,6 +504,8 @@ def table_experiments(params: dict, table: Table | SeedTable) -> list[Experiment
 def figure_experiments(params: dict, figure: Figure) -> list[Experiment]:
     if figure.dataset == ALL:
         return all_experiments(params)
+    if figure.kind == CURVE:
+        return [e for e in all_experiments(params) if e.dataset == figure.dataset]
     if figure.dataset == THEORY:
         return []
     return [Experiment(figure.dataset, m, SCENARIOS[s]) for m in chosen_models(params, figure.dataset, figure.models)
@@ -517,7 +533,7 @@ def all_experiments(params: dict) -> list[Experiment]:
         for exp in table_experiments(params, table):
             seen.setdefault(exp.id, exp)
     for figure in active(params, FIGURES):
-        if figure.dataset != ALL:
+        if figure.dataset != ALL and figure.kind != CURVE:  # those two draw the experiments of the others
             for exp in figure_experiments(params, figure):
                 seen.setdefault(exp.id, exp)
     return list(seen.values())

@@ -14,7 +14,7 @@ from ..attacks import ATTACKS  # noqa: E402
 from ..experiments import Experiment, attack_columns, defence_spec, figure_experiments, get_figure  # noqa: E402
 from ..io import atomic_paths, unpack, write_text  # noqa: E402
 from ..models import MODELS
-from . import depth, results, theory  # noqa: E402
+from . import curves, depth, results, theory  # noqa: E402
 
 # Fixed metadata: equal data give byte-identical PDFs.
 PDF_METADATA = {"CreationDate": None, "Producer": "advrepro", "Creator": "advrepro"}
@@ -411,7 +411,7 @@ def embedding(params: dict, fig_spec) -> plt.Figure:
 KINDS = {"example": example, "waveform": waveform, "spectrogram": spectrogram, "grid": grid, "bars": bars,
          "epochs": epochs, "settings": settings, "timing": timing, "curve": curve, "confidence": confidence,
          "gallery": gallery, "clean": clean, "heatmap": heatmap, "embedding": embedding, **theory.KINDS,
-         **depth.KINDS}
+         **depth.KINDS, **curves.KINDS}
 
 
 def block(spec) -> str:

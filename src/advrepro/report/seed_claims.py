@@ -10,7 +10,7 @@ import statistics
 
 from .. import paths
 from ..attacks import ATTACKS, worst_key
-from ..experiments import SCENARIOS, SEED_PARTS, Experiment
+from ..experiments import CURVE, FIGURES, SCENARIOS, SEED_PARTS, Experiment, active
 from ..io import atomic_paths, read_npz, unpack, write_text
 from ..spec import evaluation_spec
 from . import results
@@ -194,6 +194,10 @@ def write_seed_claims(params: dict) -> None:
         name, claims = PARTS[part]
         lines += _render(name, claims(params))
     lines.append("\\newcommand{\\seedparts}{" + "".join(f"\\input{{parts/{p}}}" for p in parts) + "}")
+    # Part M2's robustness curves: one figure per dataset whose part runs (experiments.active)
+    curves = [f for f in active(params, FIGURES) if f.kind == CURVE]
+    lines.append("\\newcommand{\\robustnesscurves}{" + "".join(f"\\input{{figures/figure_{f.id}.tex}}"
+                                                                 for f in curves) + "}")
     text = "\n".join(lines) + "\n"
     with atomic_paths(paths.SEED_CLAIMS) as (tmp,):
         write_text(tmp, text)
