@@ -2,6 +2,7 @@
 # The experiments come from the same registry as dvc.yaml (src/advrepro/experiments.py).
 #   snakemake --cores all --resources gpu=1          # the whole pipeline -> paper/main.pdf
 #   snakemake --cores all --config profile=thesis    # the thesis's own sizes (GPU)
+#   snakemake --workflow-profile profiles/slurm --config profile=thesis   # on a SLURM cluster
 import os
 import sys
 from pathlib import Path
@@ -44,8 +45,12 @@ onerror:
         shell("{CLI:q} dvc-commit --journal --quiet")
 
 onstart:
-    from advrepro import runtime
-    print(runtime.workflow_note(P["device"]), file=sys.stderr)
+    if workflow.non_local_exec:  # e.g. --executor slurm: this machine is not where the jobs compute
+        print(f"advrepro: jobs run where the {workflow.executor_plugin.name} executor places them; each train and "
+              "evaluate log names the device it used", file=sys.stderr)
+    else:
+        from advrepro import runtime
+        print(runtime.workflow_note(P["device"]), file=sys.stderr)
 
 
 include: "workflow/rules/data.smk"
