@@ -10,7 +10,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: reproduce test test-fast lint paper venv system-deps dvc-yaml benchmark verify-determinism clean
+.PHONY: reproduce test test-fast lint paper venv system-deps system-deps-test dvc-yaml benchmark verify-determinism clean
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	bash scripts/system-deps.sh
 
+# What the tests need besides: a single-node SLURM cluster (Debian's slurmctld, slurmd, slurm-client, munge).
+system-deps-test:
+	bash scripts/system-deps.sh --test
+
 reproduce: system-deps venv
 	"$(BIN)/advrepro" validate
 	@# A fresh clone has the committed metrics but no checkpoints (DVC-tracked): retrain every experiment
@@ -34,7 +38,7 @@ reproduce: system-deps venv
 	"$(BIN)/snakemake" --cores $(CORES) --resources gpu=1 --printshellcmds $$force
 	@echo "done: paper/main.pdf"
 
-test: system-deps venv
+test: system-deps-test venv
 	"$(BIN)/python" -m pytest $(PYTEST_ARGS)
 
 # ruff (pyproject.toml: line length 120; rules E, W, F, I, B, UP); CI runs it before the tests.

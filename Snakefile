@@ -2,6 +2,7 @@
 # The experiments come from the same registry as dvc.yaml (src/advrepro/experiments.py).
 #   snakemake --cores all --resources gpu=1          # the whole pipeline -> paper/main.pdf
 #   snakemake --cores all --resources gpu=N --config profile=thesis   # the thesis's own sizes, N GPUs
+#   snakemake --workflow-profile profiles/slurm --config profile=thesis   # on a SLURM cluster
 import os
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ PROFILE = P["profile"]
 GPU = 1 if P["device"] == "gpu" else 0   # thesis profile: training jobs queue for the GPU
 # GPU jobs hold `resources.gpu` device slots, pinned by CUDA_VISIBLE_DEVICES, of the `--resources gpu=N` this run
 # exports (src/advrepro/devices.py); `--set-resources train:gpu=2`: data-parallel training over 2 devices per job.
-GPU_ARGS = " --gpus {resources.gpu}" if GPU else ""
+# Under a cluster executor (--executor slurm) the scheduler gives each job its GPUs: no local slots then.
+GPU_ARGS = " --gpus {resources.gpu}" if GPU and not workflow.non_local_exec else ""
 # The interpreter running Snakemake runs the CLI too, so an un-activated venv works. A list, so that
 # `{CLI:q}` quotes each word (a checkout whose path has a space works).
 CLI = [sys.executable, "-m", "advrepro.cli"]
@@ -51,10 +53,14 @@ onerror:
         shell("{CLI:q} dvc-commit --journal --quiet")
 
 onstart:
-    from advrepro import runtime
-    print(runtime.workflow_note(P["device"]), file=sys.stderr)
-    if GPU:
-        print(devices.workflow_note(), file=sys.stderr)
+    if workflow.non_local_exec:  # e.g. --executor slurm: this machine is not where the jobs compute
+        print(f"advrepro: jobs run where the {workflow.executor_plugin.name} executor places them; each train and "
+              "evaluate log names the device it used", file=sys.stderr)
+    else:
+        from advrepro import runtime
+        print(runtime.workflow_note(P["device"]), file=sys.stderr)
+        if GPU:
+            print(devices.workflow_note(), file=sys.stderr)
 
 
 include: "workflow/rules/data.smk"

@@ -5,7 +5,20 @@
 # the packages of the *missing* ones only: a Node.js from another source (NodeSource's `nodejs` ships npm and
 # conflicts with Debian's `npm`) makes apt refuse a transaction that names `npm`, LaTeX included. As root it
 # installs them; otherwise it prints the apt-get line to run and exits 1.
+#
+# --test: also what the test suite alone needs, a single-node SLURM cluster for tests/test_slurm.py (Debian's
+# slurmctld, slurmd, slurm-client and munge; the test configures and starts them itself, as root, and the
+# packages' own services stay unconfigured; without root the test skips, and nothing is asked for). `make test`
+# and CI pass it; `make reproduce` does not.
 set -uo pipefail
+
+with_test=0
+for arg in "$@"; do
+  case $arg in
+    --test) with_test=1 ;;
+    *) echo "error: unknown option $arg (usage: system-deps.sh [--test])" >&2; exit 2 ;;
+  esac
+done
 
 fmnist_dir=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 
@@ -57,6 +70,13 @@ probe() {
     { have kpsewhich && kpsewhich "$sty" >/dev/null 2>&1; } || need "$sty" texlive-latex-recommended
   done
   have pdftotext || need pdftotext poppler-utils
+  if [[ $with_test == 1 && $(id -u) == 0 ]]; then  # the SLURM test skips without root: nothing to install then
+    have slurmctld || need slurmctld slurmctld
+    have slurmd || need slurmd slurmd
+    local tool
+    for tool in sbatch srun squeue sinfo scontrol; do have "$tool" || need "$tool" slurm-client; done
+    have munged || need munged munge
+  fi
   # A data package, not a tool: present when its four files are (src/advrepro/data/fmnist.py reads them).
   local f
   for f in {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
@@ -66,7 +86,9 @@ probe() {
 
 probe
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "system-deps: npm, latexmk, pdflatex, the TeX packages, pdftotext and Fashion-MNIST are present"
+  extra=""
+  [[ $with_test == 1 && $(id -u) == 0 ]] && extra=", and SLURM and munge for the tests"
+  echo "system-deps: npm, latexmk, pdflatex, the TeX packages, pdftotext and Fashion-MNIST are present$extra"
   exit 0
 fi
 echo "system-deps: missing: ${missing[*]}"

@@ -16,7 +16,9 @@ SCRIPT = ROOT / "scripts" / "system-deps.sh"
 ALL_TOOLS = ("npm", "latexmk", "pdflatex", "kpsewhich", "pdftotext")
 # What each Debian package puts on the PATH (texlive-latex-recommended pulls in texlive-latex-base).
 PROVIDES = {"npm": ["npm"], "latexmk": ["latexmk"], "texlive-latex-recommended": ["pdflatex", "kpsewhich"],
-            "poppler-utils": ["pdftotext"]}
+            "poppler-utils": ["pdftotext"], "slurmctld": ["slurmctld"], "slurmd": ["slurmd"],
+            "slurm-client": ["sbatch", "srun", "squeue", "sinfo", "scontrol"], "munge": ["munged"]}
+SLURM_TOOLS = ("slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scontrol", "munged")
 
 FAKE_APT = """#!/bin/bash
 echo "$*" >> "{log}"
@@ -36,7 +38,7 @@ def stub(path: Path, body: str = "exit 0") -> None:
     path.chmod(0o755)
 
 
-def run_script(tmp_path: Path, present=(), uid: int = 0, apt_fails: bool = False, node_with_npm=False):
+def run_script(tmp_path: Path, present=(), uid: int = 0, apt_fails: bool = False, node_with_npm=False, args=()):
     bin_dir, log = tmp_path / "bin", tmp_path / "apt.log"
     bin_dir.mkdir()
     for tool in present:
@@ -53,7 +55,7 @@ def run_script(tmp_path: Path, present=(), uid: int = 0, apt_fails: bool = False
         bundled = tmp_path / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
         bundled.parent.mkdir(parents=True)
         bundled.write_text("")
-    proc = subprocess.run(["/bin/bash", str(SCRIPT)], env={"PATH": str(bin_dir)}, capture_output=True, text=True)
+    proc = subprocess.run(["/bin/bash", str(SCRIPT), *args], env={"PATH": str(bin_dir)}, capture_output=True, text=True)
     calls = log.read_text().splitlines() if log.exists() else []
     return proc, calls
 
@@ -112,3 +114,26 @@ def test_an_apt_failure_names_the_packages_and_shows_apts_message(tmp_path):
     assert proc.returncode == 1
     assert "apt-get install latexmk texlive-latex-recommended poppler-utils failed" in proc.stderr
     assert "E: Unable to correct problems, you have held broken packages." in proc.stderr
+
+
+def test_for_the_tests_it_also_installs_slurm_and_munge_as_root(tmp_path):
+    proc, calls = run_script(tmp_path, present=ALL_TOOLS, args=["--test"])
+    assert proc.returncode == 0, proc.stderr
+    assert installed(calls) == {"slurmctld", "slurmd", "slurm-client", "munge"}
+    assert "installed slurmctld slurmd slurm-client munge" in proc.stdout
+
+
+def test_for_the_tests_without_root_slurm_is_not_asked_for(tmp_path):
+    """The SLURM test skips without root, so nothing is missing for it then."""
+    proc, calls = run_script(tmp_path, present=ALL_TOOLS, uid=1000, args=["--test"])
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [] and "SLURM" not in proc.stdout
+
+
+def test_slurm_present_and_a_bad_option(tmp_path):
+    proc, calls = run_script(tmp_path, present=ALL_TOOLS + SLURM_TOOLS, args=["--test"])
+    assert proc.returncode == 0 and calls == [], proc.stderr
+    assert "and SLURM and munge for the tests" in proc.stdout
+    (tmp_path / "again").mkdir()
+    proc, _ = run_script(tmp_path / "again", present=ALL_TOOLS, args=["--slurm"])
+    assert proc.returncode == 2 and proc.stderr == "error: unknown option --slurm (usage: system-deps.sh [--test])\n"

@@ -17,6 +17,7 @@
     advrepro list                     experiments, tables and figures of the active profile
     advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
     advrepro dvc-commit               record the outputs in dvc.lock (after a Snakemake run, in a DVC repository)
+    advrepro remote URL               the DVC remote of `dvc push` / `dvc pull`: a directory, s3://..., ssh://...
 """
 from __future__ import annotations
 
@@ -243,6 +244,14 @@ def cmd_dvc_commit(p: dict, args) -> None:
         dvcsync.commit_all()
 
 
+def cmd_remote(p: dict, args) -> None:
+    from . import remote
+
+    target = remote.add(args.url)
+    print(f"DVC remote '{remote.NAME}': {target}, the default of `dvc push` and `dvc pull` in this checkout "
+          "(.dvc/config.local)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advrepro", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -292,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("dvc-commit", cmd_dvc_commit, "record the outputs that exist in dvc.lock and the DVC cache (a Snakemake "
              "run does this for its own jobs in a DVC repository)")
     sp.add_argument("--journal", action="store_true", help="only the stages of the Snakemake jobs not yet recorded")
+    sp = add("remote", cmd_remote, "make URL the DVC remote that `dvc push` and `dvc pull` use (this checkout's "
+             "default, in .dvc/config.local)", ("url", {"metavar": "URL", "help": "a directory (created if its parent "
+                                                      "exists), s3://BUCKET/PATH or ssh://[USER@]HOST/PATH"}))
+    sp.set_defaults(needs_params=False)
     return parser
 
 
@@ -317,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _setup_logging(args.log)
-        p = load_params(args.params, args.profile)
+        p = load_params(args.params, args.profile) if getattr(args, "needs_params", True) else {}
         args.fn(p, args)
         if os.environ.get("ADVREPRO_DVC_JOURNAL"):
             from . import dvcsync
