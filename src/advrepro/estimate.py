@@ -12,7 +12,9 @@ What is computed from them: training = epochs x (steps per epoch x step + test b
 per batch, the passes every attack of the evaluation spec makes (`attack_passes`: PGD's steps, APGD's iterations,
 Square's queries, the spatial grid ...), the strong cascade on an assumed fraction of the samples (it runs only
 on those every attack before it left correct); per job, the process start-up measured here and the compile
-times (a cold compilation cache: an upper bound).
+times, measured with an empty cache and charged to the first job of each compiled program: the pipeline's jobs
+share JAX's persistent compilation cache (.cache/jax), so a later job with the same program (the evaluation of
+another scenario of the same model, the noise variants) loads it instead.
 
 Sizes come from data/processed/<dataset>.npz where it is there and matches the profile's input size, else from
 params.yaml (image size, n_train, n_test, the corpus's speakers and takes, clip duration and sample rates) or
@@ -30,7 +32,6 @@ import logging
 import math
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -258,21 +259,20 @@ class EvalCost:
 
 
 def _timed(fn, n: int, budget: float) -> tuple[float, int]:
-    """(median seconds of a call, calls timed): a first call, then up to n - 1 more while within budget;
-    a first call longer than the budget is the measurement."""
+    """(seconds of a call, calls made): a first call, then up to n more while within budget; the fastest of
+    those after the first (which may carry one-off costs), as the least disturbed by other processes on a
+    shared machine; a first call longer than the budget is the measurement."""
     import jax
 
     times = []
     start = time.perf_counter()
-    for i in range(max(n, 1)):
+    for i in range(max(n, 1) + 1):
         t0 = time.perf_counter()
         jax.block_until_ready(fn(i))
         times.append(time.perf_counter() - t0)
         if time.perf_counter() - start > budget:
             break
-    # The first call may carry one-off costs (allocation); drop it when there are others.
-    kept = times[1:] if len(times) > 2 else times
-    return statistics.median(kept), len(times)
+    return min(times[1:] or times), len(times)
 
 
 def copies_per_sample(spec, n_classes: int) -> int:
@@ -350,8 +350,8 @@ def measure_eval(spec, shape: Shape, *, steps: int, budget: float, max_copies: i
     t0 = time.perf_counter()
     jax.jit(ATTACKS["pgd"].make(clf.logits, ev)).lower(w, x, y, key, jnp.float32(0.1)).compile()
     compile_attack = time.perf_counter() - t0
-    fwd_s, _ = _timed(lambda i: score_c(w, x, y, jax.random.fold_in(key, i)), steps + 2, budget)
-    grad_s, _ = _timed(lambda i: grad_c(w, x, y, jax.random.fold_in(key, i)), steps + 2, budget)
+    fwd_s, _ = _timed(lambda i: score_c(w, x, y, jax.random.fold_in(key, i)), steps + 2, budget / 2)
+    grad_s, _ = _timed(lambda i: grad_c(w, x, y, jax.random.fold_in(key, i)), steps + 2, budget / 2)
     return EvalCost(compile_fwd, compile_attack, fwd_s * bs / b, grad_s * bs / b, b)
 
 
@@ -409,6 +409,33 @@ def eval_key(spec, shape: Shape, exact: bool) -> tuple:
     ev = spec.evaluation
     return (shape.sample, shape.n_classes, min(ev.batch_size, ev.n_samples, shape.n_test), spec.experiment.model,
             _arch(spec), _variant_class(spec.variant))
+
+
+def _frame_norm(spec) -> bool:
+    return spec.experiment.dataset.rsplit("-", 1)[-1] in spec.architecture.frame_norm
+
+
+def train_program(spec, shape: Shape) -> tuple:
+    """What makes a training step's compiled program: experiments with equal keys share one compilation through
+    JAX's persistent cache (reg and specaug on audio, whose views are data; the noise variants, whose noise is a
+    runtime constant), the others compile their own (epsilon, step sizes and the schedule are constants in it)."""
+    from .data import DATASETS
+
+    exp = spec.experiment
+    aug = exp.scenario.augmentation
+    images = DATASETS[exp.dataset].kind == "image" and aug.images
+    dropout = spec.regularization.dropout if aug.dropout else 0.0
+    return (shape.sample, shape.n_classes, shape.n_train // spec.train.batch_size, _frame_norm(spec), exp.model,
+            dataclasses.astuple(spec.architecture), _variant_class(spec.variant), dropout,
+            None if spec.defence is None else dataclasses.astuple(spec.defence), dataclasses.astuple(spec.train),
+            (aug.crop, dataclasses.astuple(spec.regularization)) if images else None, spec.seed)
+
+
+def eval_program(spec, shape: Shape) -> tuple:
+    """What makes an evaluation's compiled programs: the model (not the scenario: test mode has no dropout),
+    its input, and the evaluation spec."""
+    return (shape.sample, shape.n_classes, _frame_norm(spec), spec.experiment.model,
+            dataclasses.astuple(spec.architecture), _variant_class(spec.variant), dataclasses.astuple(spec.evaluation))
 
 
 # ---- the estimate --------------------------------------------------------------------------------------------
@@ -489,6 +516,9 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
     device = jax.devices()[0]
     where = (f"GPU {device.device_kind}" if device.platform == "gpu"
              else f"CPU {machine['cpu']}, {machine['cores']} cores, one thread per job")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5:
+        where += f" (load average {load:.1f} at the start: other processes slow the measurements)"
     out(f"advrepro estimate: profile {params['profile']!r}, {len(experiments)} experiments, on {where}; "
         f"{devices} device{'s' if devices > 1 else ''} "
         f"({'every experiment measured' if exact else 'one measurement per group of equal cost'})")
@@ -499,6 +529,8 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
     startup = startup_seconds()
     out(f"  job start-up (interpreter, JAX, Flax, Optax imported): {startup:.1f} s, measured here")
 
+    compiled_train: set[tuple] = set()   # programs an earlier job compiled: JAX's persistent cache has them
+    compiled_eval: set[tuple] = set()
     step_costs: dict[tuple, tuple[str, StepCost]] = {}
     eval_costs: dict[tuple, tuple[str, EvalCost]] = {}
     results: list[ExperimentEstimate] = []
@@ -515,13 +547,16 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
         bs = spec.train.batch_size
         steps_per_epoch = shape.n_train // bs
         test_batches = math.ceil(shape.n_test / min(ev.batch_size, shape.n_test))
-        train_compile = step.compile_s + ev_cost.compile_fwd_s
+        tp, ep = train_program(spec, shape), eval_program(spec, shape)
+        train_compile = 0.0 if tp in compiled_train else step.compile_s + ev_cost.compile_fwd_s
+        compiled_train.add(tp)
         train_s = (startup + train_compile
                    + spec.train.epochs * (steps_per_epoch * step.step_s + test_batches * ev_cost.fwd_s))
         n = min(ev.n_samples, shape.n_test)
         plan = eval_plan(spec.variant.stochastic, ev, DATASETS[exp.dataset].kind, shape.n_classes, n,
                          robust_fraction)
-        eval_compile = plan.programs * ev_cost.compile_attack_s
+        eval_compile = 0.0 if ep in compiled_eval else plan.programs * ev_cost.compile_attack_s
+        compiled_eval.add(ep)
 
         def eval_seconds(i, plan=plan, ev_cost=ev_cost, eval_compile=eval_compile):
             return (startup + eval_compile + (plan.grads + plan.strong_grads[i]) * ev_cost.grad_s
