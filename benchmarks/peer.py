@@ -124,10 +124,13 @@ def table(rows: list[dict], out=print) -> None:
     out("\n| sizes | model | JAX plain | PyTorch plain | JAX Alg. 1 | PyTorch Alg. 1 | JAX / PyTorch Alg. 1 "
         "| JAX plain / JAX Alg. 1 |")
     out("|---|---|---|---|---|---|---|---|")
+    def num(v: float) -> str:
+        return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
     for r in rows:
         pl, a1 = r["plain"], r["alg1"]
-        out(f"| {r['sizes']} | {r['model'].upper()} | {pl['jax']:,.0f} | {pl['torch']:,.0f} | {a1['jax']:,.3g} | "
-            f"{a1['torch']:,.3g} | {a1['jax'] / a1['torch']:.2f} | {pl['jax'] / a1['jax']:.0f} |")
+        out(f"| {r['sizes']} | {r['model'].upper()} | {num(pl['jax'])} | {num(pl['torch'])} | {num(a1['jax'])} | "
+            f"{num(a1['torch'])} | {a1['jax'] / a1['torch']:.2f} | {pl['jax'] / a1['jax']:.0f} |")
 
 
 def main() -> None:
