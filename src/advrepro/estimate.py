@@ -359,8 +359,9 @@ def startup_seconds() -> float:
     """A job's start: the interpreter, JAX, Flax, Optax and this package imported (measured once, here)."""
     code = "import jax, flax, optax, jax.numpy as jnp; jnp.zeros(1).block_until_ready(); import advrepro.train"
     t0 = time.perf_counter()
+    # the same platform as this process; on a GPU without grabbing the memory this process holds
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                   env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")})
+                   env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
     return time.perf_counter() - t0
 
 
