@@ -477,13 +477,16 @@ def _schedule(durations: Iterable[float], devices: int) -> float:
 def fmt_s(seconds: float) -> str:
     """7.3 s, 12 min 4 s, 3 h 20 min, 2 d 4 h."""
     s = float(seconds)
-    if s < 60:
+    if s < 59.95:
         return f"{s:.1f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(round(s % 60)):d} s"
-    if s < 86400:
-        return f"{int(s // 3600)} h {int(round(s % 3600 / 60)):d} min"
-    return f"{int(s // 86400)} d {int(round(s % 86400 / 3600)):d} h"
+    if round(s) < 3600:
+        n = round(s)
+        return f"{n // 60} min {n % 60} s"
+    if round(s / 60) < 1440:
+        n = round(s / 60)
+        return f"{n // 60} h {n % 60} min"
+    n = round(s / 3600)
+    return f"{n // 24} d {n % 24} h"
 
 
 def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 5.0, exact: bool = False,
@@ -518,8 +521,8 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
     where = (f"GPU {device.device_kind}" if device.platform == "gpu"
              else f"CPU {machine['cpu']}, {machine['cores']} cores, one thread per job")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5:
-        where += f" (load average {load:.1f} at the start: other processes slow the measurements)"
+    if load >= 1.0:
+        where += f" (load average {load:.1f} at the start: other processes may slow the measurements)"
     out(f"advrepro estimate: profile {params['profile']!r}, {len(experiments)} experiments, on {where}; "
         f"{devices} device{'s' if devices > 1 else ''} "
         f"({'every experiment measured' if exact else 'one measurement per group of equal cost'})")
@@ -576,7 +579,8 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
     for e in results:
         same = "" if e.measured_as == e.id else e.measured_as
         scaled = f" (measured at batch {e.step.batch}, scaled)" if e.step.batch < e.batch else ""
-        out(f"{e.id:34} {e.epochs * e.steps_per_epoch:7d} {1e3 * e.step.step_s:9.2f} {e.train_s:9.1f} "
+        ms = 1e3 * e.step.step_s
+        out(f"{e.id:34} {e.epochs * e.steps_per_epoch:7d} {ms:9.{2 if ms < 1000 else 0}f} {e.train_s:9.1f} "
             f"{e.train_compile_s:9.1f} {e.eval_s:9.1f} {e.eval_compile_s:9.1f} {e.total_s:9.1f}  {same}{scaled}")
 
     tables = {}
@@ -606,6 +610,9 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
         f"= {fmt_s(train_total + eval_total)} of jobs (of it compilation {fmt_s(compile_total)}, start-up "
         f"{fmt_s(2 * startup * len(results))}); wall time on {devices} device{'s' if devices > 1 else ''}: "
         f"{fmt_s(wall)}")
+    counts = sorted({1, 2, 4, 8, 16, devices})
+    out("  wall time by devices: " + ", ".join(f"{n}: {fmt_s(_schedule([e.total_s for e in results], n))}"
+                                              for n in counts))
     out(f"  strong evaluation on {robust_fraction:.0%} of the samples; bounds: none {fmt_s(lo)}, all {fmt_s(hi)} "
         f"of jobs. Not included: fetch and prepare of the data, tables, figures, the paper, part M2's model runs.")
     out(f"  measured {len(step_costs)} training steps and {len(eval_costs)} evaluation models in "
