@@ -260,7 +260,9 @@ def cmd_estimate(p: dict, args) -> None:
             raise UsageError(f"--datasets: unknown dataset {d!r}; known: {', '.join(DATASETS)}")
     from . import runtime
 
-    runtime.configure(p["device"], cache_dir="")  # a cold compilation cache: what a fresh machine compiles
+    # No persistent compilation cache: compile times as a fresh machine's first job of each program sees them.
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    runtime.configure(p["device"], cache_dir="")
     from . import estimate
 
     result = estimate.estimate(p, devices=devices, steps=steps, budget=budget, exact=args.per_experiment,
