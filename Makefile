@@ -59,8 +59,11 @@ dvc-yaml: venv
 verify-determinism: system-deps venv
 	"$(BIN)/python" scripts/verify_determinism.py $(VERIFY_ARGS)
 
+# throughput.py: samples/s of every model's steps and attacks; peer.py: JAX against PyTorch eager (the same models
+# and Algorithm 1 step) at the offline and the thesis MNIST sizes (PEER_ARGS="--sizes offline" for the quick half).
 benchmark: venv
 	"$(BIN)/python" benchmarks/throughput.py
+	"$(BIN)/python" benchmarks/peer.py $(PEER_ARGS)
 
 clean:
 	rm -rf results data/processed paper/tables paper/figures paper/generated paper/.build paper/main.pdf .snakemake

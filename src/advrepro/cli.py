@@ -15,6 +15,7 @@
     advrepro report                   all of table, figure, findings, sanity and timing at once
     advrepro paper                    -> paper/main.pdf (latexmk)
     advrepro list                     experiments, tables and figures of the active profile
+    advrepro estimate [--devices N]   the wall time of the profile's training and evaluation, measured here
     advrepro dvc-yaml [--check]       write (or check) dvc.yaml from the experiment registry
     advrepro dvc-commit               record the outputs in dvc.lock (after a Snakemake run, in a DVC repository)
     advrepro remote URL               the DVC remote of `dvc push` / `dvc pull`: a directory, s3://..., ssh://...
@@ -219,6 +220,66 @@ def cmd_list(p: dict, args) -> None:
         print(f"figure {f.id}")
 
 
+def _positive_int(name: str, text: str | None) -> int | None:
+    """A command-line count, as a one-line error rather than argparse's usage text."""
+    from .errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{name}: bad value {text!r}: not an integer") from None
+    if value < 1:
+        raise UsageError(f"{name}: bad value {value}: at least 1")
+    return value
+
+
+def _fraction(name: str, text: str) -> float:
+    from .errors import UsageError
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name}: bad value {text!r}: not a number") from None
+    if not 0 <= value <= 1:
+        raise UsageError(f"{name}: bad value {text}: between 0 and 1")
+    return value
+
+
+def cmd_estimate(p: dict, args) -> None:
+    devices = _positive_int("--devices", args.devices)
+    steps = _positive_int("--steps", args.steps)
+    max_copies = _positive_int("--max-copies", args.max_copies)
+    fraction = _fraction("--robust-fraction", args.robust_fraction)
+    try:
+        budget = float(args.budget)
+    except ValueError:
+        budget = -1.0
+    if not budget > 0:
+        from .errors import UsageError
+
+        raise UsageError(f"--budget: bad value {args.budget!r}: a positive number of seconds")
+    from .data import DATASETS
+
+    for d in args.datasets or ():
+        if d not in DATASETS:
+            from .errors import UsageError
+
+            raise UsageError(f"--datasets: unknown dataset {d!r}; known: {', '.join(DATASETS)}")
+    from . import runtime
+
+    # No persistent compilation cache: compile times as a fresh machine's first job of each program sees them.
+    os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+    runtime.configure(p["device"], cache_dir="")
+    from . import estimate
+
+    result = estimate.estimate(p, devices=devices, steps=steps, budget=budget, exact=args.per_experiment,
+                               robust_fraction=fraction, max_copies=max_copies, datasets=tuple(args.datasets or ()))
+    if args.compare:
+        estimate.compare(result["experiments"], Path(args.compare))
+
+
 def cmd_dvc_yaml(p: dict, args) -> None:
     from . import dvcgen
 
@@ -295,6 +356,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("report", cmd_report, "write every table, figure, findings and timing from existing results")
     add("paper", cmd_paper, "build paper/main.pdf with latexmk")
     add("list", cmd_list, "list experiments, tables and figures")
+    sp = add("estimate", cmd_estimate, "measure one step of every model and scenario here and estimate the wall "
+             "time per experiment, per table and in total")
+    sp.add_argument("--devices", default="1", help="devices (GPUs; CPU: cores) running jobs side by side (default 1)")
+    sp.add_argument("--steps", default="3", help="timed training steps per measurement (default 3)")
+    sp.add_argument("--budget", default="5", help="seconds per measurement before fewer steps are timed (default 5)")
+    sp.add_argument("--per-experiment", action="store_true",
+                    help="measure every experiment (default: one per group of equal cost)")
+    sp.add_argument("--robust-fraction", default="0.5",
+                    help="share of the test samples assumed to reach the strong attacks (default 0.5)")
+    sp.add_argument("--max-copies", help="measure a step on at most this many inputs (a batch times Algorithm 1's "
+                    "copies) and scale linearly: large profiles on a CPU")
+    sp.add_argument("--datasets", nargs="+", metavar="DATASET", help="only these datasets' experiments and tables")
+    sp.add_argument("--compare", metavar="RESULTS", help="also compare with a run's job logs and timing files "
+                    "(e.g. results)")
     sp = add("dvc-yaml", cmd_dvc_yaml, "generate dvc.yaml from the experiment registry")
     sp.add_argument("--check", action="store_true", help="fail if dvc.yaml differs from what would be generated")
     sp.add_argument("--output", default="dvc.yaml")

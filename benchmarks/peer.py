@@ -1,0 +1,164 @@
+"""Training steps per second against a peer: this repository's JAX steps and the same models and the same
+Algorithm 1 step written the way a PyTorch user would (benchmarks/torch_models.py: eager, the B x C copies as one
+batch), at the MNIST sizes of the offline and of the thesis profile.
+
+    python benchmarks/peer.py [--sizes offline|thesis|both] [--steps 5] [--budget 20] [--threads 1]
+                              [--models ff gru lstm s4]
+
+For every model: samples/s of a plain step and of an Algorithm 1 step (the profile's robust K, epsilon and
+stepsize, all C copies), in JAX (train.make_train_step, compiled ahead of time; compile time printed apart) and
+in PyTorch eager (same sizes, same initial weights, same batch, same number of threads: 1, as the pipeline's
+JAX jobs run, unless --threads says otherwise), and their ratios. Each measurement is the median of up to
+--steps calls after one untimed call (the machine may be shared: the fastest call is the least disturbed), fewer
+when the calls run past --budget seconds (the thesis sizes: a
+PyTorch LSTM step takes half a minute on one core). Both implementations also attack the copy j = y, whose
+margin is identically zero: 1/C of the robust step's work (10 %) buys nothing in either.
+
+A benchmark, not a test: numbers depend on the machine and on what else runs on it; the ratios of one run are
+what compares.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from advrepro import runtime  # noqa: E402
+from advrepro.params import load_params  # noqa: E402
+
+MODELS = ("ff", "gru", "lstm", "s4")
+
+
+def timed(fn, steps: int, budget: float) -> tuple[float, int]:
+    """(seconds per call, calls timed): the fastest of up to `steps` calls after one untimed call (on a shared
+    machine the fastest is the least disturbed); the untimed call is the measurement when it alone runs past
+    the budget."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    if first > budget:
+        return first, 1
+    times, start = [], time.perf_counter()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget:
+            break
+    return min(times), len(times)
+
+
+def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import torch
+    import torch_models as tm
+
+    from advrepro import train
+    from advrepro.experiments import SCENARIOS, Experiment
+    from advrepro.models import MODELS as JAX_MODELS
+    from advrepro.models.classifier import classifier_for, init_weights, to_sequence
+    from advrepro.spec import experiment_spec
+
+    cfg = p["mnist"]
+    size, bs, C = cfg["data"]["image_size"], cfg["train"]["batch_size"], 10
+    arch, rob, tr = cfg["model"], cfg["robust"], cfg["train"]
+    rng = np.random.default_rng(0)
+    x_img = rng.uniform(-1, 1, (bs, size, size, 1)).astype(np.float32)
+    y_np = (np.arange(bs) % C).astype(np.int32)
+    x, y = jnp.asarray(x_img), jnp.asarray(y_np)
+    seq = np.asarray(to_sequence(x_img, arch["patch"]))
+    xt, yt = torch.from_numpy(seq.copy()), torch.from_numpy(y_np.astype(np.int64))
+    L, F_ = seq.shape[1:]
+    out(f"\n{label} sizes (MNIST): sequences [{L}, {F_}], layer {arch['layer']}, hidden {arch['hidden']}, "
+        f"batch {bs}, Algorithm 1: K = {rob['K']}, C = {C} copies, epsilon {rob['epsilon']}; "
+        f"{args.threads} thread{'s' if args.threads > 1 else ''}")
+    out(f"{'model':6} {'step':6} {'JAX compile s':>13} {'JAX samples/s':>13} {'PyTorch samples/s':>17} "
+        f"{'JAX/PyTorch':>11} {'calls':>9}")
+    rows = []
+    for model in models:
+        row = {"sizes": label, "model": model}
+        for scen in ("plain", "alg1"):
+            exp = Experiment("mnist", model, SCENARIOS[scen])
+            spec = experiment_spec(p, exp)
+            clf = classifier_for(spec, C)
+            w = init_weights(clf, p["seed"], x_img)
+            tx = train.optimizer(spec.train, w, JAX_MODELS[model].param_groups, 1000, 100)
+            step = train.make_train_step(clf, tx, spec, C, steps_per_epoch=100)
+            state = (w, tx.init(w))
+            key, index = jax.random.PRNGKey(0), jnp.int32(10_000)  # past the epsilon ramp: the full epsilon
+            t0 = time.perf_counter()
+            compiled = step.lower(state, x, y, key, index).compile()
+            compile_s = time.perf_counter() - t0
+            holder = [state]
+
+            def jax_step(compiled=compiled, holder=holder, key=key, index=index):
+                holder[0], loss, _ = compiled(holder[0], x, y, key, index)
+                jax.block_until_ready(loss)
+
+            jax_s, jax_n = timed(jax_step, args.steps, args.budget)
+
+            net = tm.load_flax(tm.build(model, L, F_, arch["layer"], arch["hidden"], C, arch["s4_layers"]), w)
+            assert tm.parameter_count(net) == sum(a.size for a in jax.tree_util.tree_leaves(w)), model
+            opt = tm.optimizer(net, tr["lr"], tr["weight_decay"], tr["ssm_lr"])
+            if scen == "plain":
+                torch_step = lambda net=net, opt=opt: tm.plain_step(net, opt, xt, yt)  # noqa: E731
+            else:
+                torch_step = lambda net=net, opt=opt: tm.alg1_step(net, opt, xt, yt, C, rob["epsilon"],  # noqa: E731
+                                                                  rob["K"], rob["stepsize"])
+            torch_s, torch_n = timed(torch_step, args.steps, args.budget)
+            row[scen] = {"jax": bs / jax_s, "torch": bs / torch_s, "compile_s": compile_s}
+            out(f"{model:6} {scen:6} {compile_s:13.1f} {bs / jax_s:13,.1f} {bs / torch_s:17,.1f} "
+                f"{torch_s / jax_s:11.2f} {jax_n:4d}/{torch_n:<4d}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict], out=print) -> None:
+    """The README's table: Algorithm 1 samples/s of both, their ratio, and JAX plain / JAX Algorithm 1."""
+    out("\n| sizes | model | JAX plain | PyTorch plain | JAX Alg. 1 | PyTorch Alg. 1 | JAX / PyTorch Alg. 1 "
+        "| JAX plain / JAX Alg. 1 |")
+    out("|---|---|---|---|---|---|---|---|")
+    def num(v: float) -> str:
+        return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+    for r in rows:
+        pl, a1 = r["plain"], r["alg1"]
+        out(f"| {r['sizes']} | {r['model'].upper()} | {num(pl['jax'])} | {num(pl['torch'])} | {num(a1['jax'])} | "
+            f"{num(a1['torch'])} | {a1['jax'] / a1['torch']:.2f} | {pl['jax'] / a1['jax']:.0f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--sizes", default="both", choices=("offline", "thesis", "both"))
+    ap.add_argument("--steps", type=int, default=5, help="timed calls per measurement, at most")
+    ap.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before fewer calls")
+    ap.add_argument("--threads", type=int, default=1, help="threads of both (default 1: the pipeline's JAX jobs)")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    args = ap.parse_args()
+    if args.threads < 1 or args.steps < 1:
+        ap.error("--threads and --steps: at least 1")
+    if args.threads > 1:  # before runtime.configure, which otherwise pins XLA to one thread
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
+                                   f"intra_op_parallelism_threads={args.threads}").strip()
+    runtime.configure("cpu", cache_dir="")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    profiles = ("offline", "thesis") if args.sizes == "both" else (args.sizes,)
+    print(f"JAX vs PyTorch {torch.__version__} eager, training steps in samples/s, on {runtime.machine()['cpu']}")
+    rows = []
+    for profile in profiles:
+        rows += bench_size(load_params(args.params, profile), profile, args.models, args)
+    table(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The PyTorch peer of `make benchmark` (benchmarks/torch_models.py): the JAX models' parameter counts at the
+offline and thesis sizes, the same logits from the same weights, and the same Algorithm 1 step."""
+from __future__ import annotations
+
+import importlib.util
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from advrepro.models import build_model
+from advrepro.params import resolve
+
+from .conftest import ROOT
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def tm():
+    spec = importlib.util.spec_from_file_location("torch_models", ROOT / "benchmarks" / "torch_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def jax_params(name, x, layer, hidden, s4_layers=2, seed=1):
+    model = build_model(name, n_classes=10, layer=layer, hidden=hidden, s4_layers=s4_layers)
+    return model, model.init(jax.random.PRNGKey(seed), jnp.asarray(x))["params"]
+
+
+@pytest.mark.parametrize("profile", ["offline", "thesis"])
+@pytest.mark.parametrize("name", ["ff", "gru", "lstm", "s4"])
+def test_parameter_counts(tm, raw_params, profile, name):
+    """At the MNIST sizes the benchmark runs: the trainable elements of both implementations are equal."""
+    cfg = resolve(raw_params, profile)["mnist"]
+    side, patch, arch = cfg["data"]["image_size"], cfg["model"]["patch"], cfg["model"]
+    length, features = (side // patch) ** 2, patch * patch
+    model = build_model(name, n_classes=10, layer=arch["layer"], hidden=arch["hidden"], s4_layers=arch["s4_layers"])
+    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, length, features))))
+    n_jax = sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(shapes["params"]))
+    net = tm.build(name, length, features, arch["layer"], arch["hidden"], 10, arch["s4_layers"])
+    assert tm.parameter_count(net) == n_jax
+
+
+@pytest.mark.parametrize("length", [12, 200])  # S4: the Toeplitz convolution, and the FFT beyond L = 128
+@pytest.mark.parametrize("name", ["ff", "gru", "lstm", "s4"])
+def test_same_logits(tm, name, length):
+    x = np.random.default_rng(0).uniform(-1, 1, (3, length, 4)).astype(np.float32)
+    model, params = jax_params(name, x, 8, 6)
+    expected = np.asarray(model.apply({"params": params}, jnp.asarray(x)))
+    net = tm.load_flax(tm.build(name, length, 4, 8, 6, 10), params)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["ff", "gru"])
+def test_same_algorithm1_loss(tm, name):
+    """Given the same weights and batch, the PyTorch step's inner maximization and loss are the repository's
+    (robust.class_targeted_copies and robust_loss); the copy j = y has a zero margin gradient and never moves."""
+    from advrepro.robust import class_targeted_copies, robust_loss
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-0.5, 0.5, (4, 5, 4)).astype(np.float32)
+    y = np.array([0, 3, 7, 9], np.int32)
+    model, params = jax_params(name, x, 8, 6)
+    logits = lambda w, xx, key=None: model.apply({"params": w}, xx)  # noqa: E731
+    copies = class_targeted_copies(logits, params, jnp.asarray(x), jnp.asarray(y), 10, 0.1, 2, 0.05)
+    loss, _ = robust_loss(lambda w, xx: logits(w, xx), params, jnp.asarray(x), copies, jnp.asarray(y),
+                          algorithm="alg1")
+    assert np.array_equal(np.asarray(copies)[np.arange(4), y], x)   # the wasted copy stays the clean sample
+    net = tm.load_flax(tm.build(name, 5, 4, 8, 6, 10), params)
+    opt = tm.optimizer(net, 1e-3, 1e-3, 1e-3)
+    torch_loss, _ = tm.alg1_step(net, opt, torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), 10, 0.1, 2,
+                                 0.05)
+    assert float(torch_loss) == pytest.approx(float(loss), rel=1e-4)
