@@ -75,9 +75,9 @@ def test_thesis_profile_dry_run_lists_every_job(tmp_path, raw_params):
                "profile=thesis"], tmp_path).stdout
     counts = _job_counts(out)
     n_exp = len(all_experiments(load_params(ROOT / "params.yaml", "thesis")))
-    # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB); the seed parts R1 and S3
-    # (part M2 trains no classifier)
-    assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3) + 8 + 16
+    # MNIST (+ FF and S4 trained at epsilon 0.3), GTSRB; speech, urban raw, Mel(+dB); the seed parts R1, S3 and P4
+    # (6 networks x 3 seeds; part M2 trains no classifier)
+    assert n_exp == 4 * 7 + 2 + 2 * 4 + 4 * (3 + 7 + 4) + 4 * (2 + 6 + 3) + 8 + 16 + 18
     prepares = {f"prepare_{s}": 1 for s in SOURCES}
     assert counts == {"all": 1, "validate": 1, "evaluate": n_exp, "fetch": len(SOURCES), "figure": len(FIGURES),
                       "findings": 1, "paper": 1, **prepares, "sanity": 1, "table": len(TABLES), "timing": 1,
