@@ -2,6 +2,7 @@
 training, with the per-epoch probe in the history and three seeds per network."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import jax
@@ -64,6 +65,18 @@ def test_too_small_images_and_bad_specs_are_refused():
     with pytest.raises(ValueError, match="convs must be at least 1"):
         build_model("convnet", n_classes=10, layer=8, hidden=8, convs=0)
     assert ModelSpec(8, 8).convs == 2  # the seed's simple model is the default
+
+
+def test_digits_too_small_for_the_deepest_network_are_refused_before_anything_runs(raw_params):
+    from advrepro.errors import ParamsError
+    from advrepro.params import validate
+
+    raw = copy.deepcopy(raw_params)
+    raw["profiles"]["tiny"]["seed_parts"] = ["P4"]  # the tiny digits are 8x8: depth 4 needs 10
+    with pytest.raises(ParamsError, match=r"mnist.data.image_size: bad value 8: part P4's 4 3x3 convolutions"):
+        validate(raw)
+    raw["profiles"]["tiny"]["seed_parts"] = []
+    validate(raw)
 
 
 def test_part_p4s_scenarios_are_every_network_at_three_seeds(raw_params):

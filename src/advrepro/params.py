@@ -189,6 +189,13 @@ def _check_consistency(values: dict, where: str) -> None:
         _check_audio(values, name, where)
     for path in (("fmnist", "r1"), ("fmnist", "s3"), ("mnist", "p4")):
         _check_seed_section(values, path, where)
+    if "P4" in values.get("seed_parts", ()):  # part P4's deepest network must fit the digits (3x3 convs, a pool)
+        size, deepest = values["mnist"]["data"]["image_size"], max(
+            (v.get("convs", 2) for v in values["mnist"]["p4"].get("variants", {}).values()), default=2)
+        if size < 2 * deepest + 2:
+            raise ParamsError(f"{where}: mnist.data.image_size: bad value {size}: part P4's {deepest} 3x3 "
+                              f"convolutions and 2x2 pool need at least {2 * deepest + 2} pixels",
+                              ("mnist", "data", "image_size"))
     _check_scenarios(values, where)
 
 
