@@ -148,5 +148,6 @@ def test_the_tiny_profile_runs_through_sbatch_with_the_bytes_of_a_local_run(tmp_
     metrics = [(projects[name] / paths.metrics(exp)).read_bytes() for name in ("local", "slurm")]
     assert metrics[0] == metrics[1] and b'"pgd_0.1"' in metrics[0]
     assert {rel for rel, v in verdicts.items() if v != "same" and not v.startswith("wall-clock")} == set(), verdicts
-    assert len(verdicts) == 6, verdicts  # processed, checkpoint, history, timing, metrics, examples
+    # the two processed files (the thesis's digits and part P4's copy), checkpoint, history, timing, metrics, examples
+    assert len(verdicts) == 7, verdicts
 
