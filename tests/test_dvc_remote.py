@@ -97,8 +97,8 @@ def test_push_delete_pull_gives_back_the_tiny_profiles_data_and_checkpoints(tmp_
     stages = yaml.safe_load((proj / "dvc.yaml").read_text())["stages"]
     cached = [out for name in yaml.safe_load((proj / "dvc.lock").read_text())["stages"]
               for out in stages[name].get("outs", []) if isinstance(out, str)]
-    assert sorted(cached) == sorted([paths.raw_dir("mnist"), paths.processed("mnist"), paths.checkpoint(exp),
-                                     paths.examples(exp)])
+    assert sorted(cached) == sorted([paths.raw_dir("mnist"), paths.processed("mnist"), paths.processed("mnist-p4"),
+                                     paths.checkpoint(exp), paths.examples(exp)])
 
     def files() -> dict[str, str]:  # the workspace, the engines' own bookkeeping aside
         return snapshot(proj, skip=(".git/", ".dvc/", ".cache"))
