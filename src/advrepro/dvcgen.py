@@ -10,6 +10,7 @@ import yaml
 
 from . import paths
 from .experiments import (
+    CURVE,
     DATASETS,
     FIGURES,
     SEED_TABLES,
@@ -38,6 +39,14 @@ TRAIN_CODE = ["train.py", "models", "defences", "attacks", "robust.py", "augment
 EVALUATE_CODE = ["evaluate.py", "models", "attacks", "transforms.py"]
 REPORT_CODE = ["experiments.py"]  # the registry of tables, figures and captions
 THEORY_CODE = [f"{CODE}/theory.py", f"{CODE}/report/theory.py"]  # part M2's tables and figures
+# The report modules behind the other kinds of their own (report/seeds.OWN_KINDS, report/figures.KINDS)
+KIND_CODE = {"plasticity": f"{CODE}/report/depth.py", "sweep": f"{CODE}/report/depth.py",
+             CURVE: f"{CODE}/report/curves.py"}
+
+
+def kind_code(item) -> list[str]:
+    """The report code a table or figure of its kind needs beside the generic modules."""
+    return (THEORY_CODE if item.dataset == THEORY else []) + ([KIND_CODE[item.kind]] if item.kind in KIND_CODE else [])
 
 
 def _stage(cmd, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict:
@@ -110,13 +119,12 @@ def stages(params: dict) -> dict:
         out[f"table-{table.id}"] = _stage(
             f"advrepro table {table.id}",
             deps=seed_table_inputs(params, table)
-            + [str(p) for p in seed_sources(table)] + [f"{CODE}/report/seeds.py"] + report_code
-            + (THEORY_CODE if table.dataset == THEORY else []),
+            + [str(p) for p in seed_sources(table)] + [f"{CODE}/report/seeds.py"] + report_code + kind_code(table),
             params=report_params(table.dataset), outs=[{paths.table(table.id): {"cache": False}}])
     for fig in active(params, FIGURES):
         out[f"figure-{fig.id}"] = _stage(
             f"advrepro figure {fig.id}", deps=figure_inputs(params, fig) + [f"{CODE}/report/figures.py"] + report_code
-            + (THEORY_CODE if fig.dataset == THEORY else []),
+            + kind_code(fig),
             params=report_params(fig.dataset),
             outs=[{paths.figure(fig.id): {"cache": False}}, {paths.figure_block(fig.id): {"cache": False}}])
     all_keys = list(dict.fromkeys(k for d in DATASETS for k in report_params(d)))
@@ -138,7 +146,8 @@ def stages(params: dict) -> dict:
         + [paths.history(e) for e in seed_exps]
         + [paths.processed(d) for d in dict.fromkeys(t.dataset for t in active(params, SEED_TABLES)) if d != THEORY]
         + list(dict.fromkeys(str(p) for t in active(params, SEED_TABLES) for p in seed_sources(t))) + theory_files
-        + [f"{CODE}/report/seed_claims.py", f"{CODE}/report/theory.py"], params=all_keys + ["seed", "theory"],
+        + [f"{CODE}/report/seed_claims.py", f"{CODE}/report/theory.py", f"{CODE}/report/depth.py"],
+        params=all_keys + ["seed", "theory"],
         outs=[{paths.SEED_CLAIMS: {"cache": False}}])
     out["timing"] = _stage(
         "advrepro timing", deps=[paths.timing(e.id) for e in all_experiments(params)]
