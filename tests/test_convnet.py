@@ -59,7 +59,6 @@ def test_the_im2col_network_equals_xlas_convolutions_and_pooling():
 
 
 def test_too_small_images_and_bad_specs_are_refused():
-    model, _ = _weights(3)
     with pytest.raises(ValueError, match="need images of at least 10 pixels"):
         _weights(4, size=8)
     with pytest.raises(ValueError, match="convs must be at least 1"):
