@@ -21,11 +21,36 @@ def configure(device: str = "auto", cache_dir: str = ".cache/jax") -> None:
     os.environ["XLA_FLAGS"] = " ".join([flags] + [f for f in extra if f.split("=")[0] not in flags]).strip()
     if device == "cpu":
         os.environ["JAX_PLATFORMS"] = "cpu"
+    _keep_freed_memory()
     if cache_dir:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(cache_dir))
         # Every executable, however quick to compile: the short offline jobs start a fresh process each
         # and would otherwise recompile the small functions (the attacks, the test pass) every time.
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+
+def _keep_freed_memory() -> None:
+    """glibc only: serve large buffers from the heap and keep freed memory (up to 1 GiB) for reuse.
+
+    XLA's CPU runtime allocates and frees its temporaries on every call; glibc serves each one over
+    128 KiB with a fresh mmap, whose pages the kernel must zero and fault in again on every call. For the
+    sequence models' robust step (the B x C copies through a scan, forward and backward) that page traffic
+    was a third of the step. Allocation only: results are unchanged (benchmarks/throughput.py measures it).
+    """
+    if os.environ.get("ADVREPRO_KEEP_FREED_MEMORY", "1") == "0":  # opt out (benchmarks compare both)
+        return
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):  # musl, macOS: no mallopt, nothing to tune
+        return
+    m_trim_threshold, m_mmap_max = -1, -4  # malloc.h
+    mallopt(m_mmap_max, 0)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def report_device(device: str) -> str:
