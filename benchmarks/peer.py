@@ -53,6 +53,7 @@ def timed(fn, steps: int, budget: float) -> tuple[float, int]:
 
 
 def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
+    import flops as flops_of
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -82,7 +83,7 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
         f"{'JAX/PyTorch':>11} {'calls':>9}")
     rows = []
     for model in models:
-        row = {"sizes": label, "model": model}
+        row = {"sizes": label, "model": model, "batch": bs}
         for scen in ("plain", "alg1"):
             exp = Experiment("mnist", model, SCENARIOS[scen])
             spec = experiment_spec(p, exp)
@@ -102,6 +103,7 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 jax.block_until_ready(loss)
 
             jax_s, jax_n = timed(jax_step, args.steps, args.budget)
+            flops, shapes, _ = flops_of.matmul_flops(step, state, x, y, key, index)
 
             net = tm.load_flax(tm.build(model, L, F_, arch["layer"], arch["hidden"], C, arch["s4_layers"]), w)
             assert tm.parameter_count(net) == sum(a.size for a in jax.tree_util.tree_leaves(w)), model
@@ -112,7 +114,8 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 torch_step = lambda net=net, opt=opt: tm.alg1_step(net, opt, xt, yt, C, rob["epsilon"],  # noqa: E731
                                                                   rob["K"], rob["stepsize"])
             torch_s, torch_n = timed(torch_step, args.steps, args.budget)
-            row[scen] = {"jax": bs / jax_s, "torch": bs / torch_s, "compile_s": compile_s}
+            row[scen] = {"jax": bs / jax_s, "torch": bs / torch_s, "compile_s": compile_s, "flops": flops,
+                         "ceiling": flops_of.matmul_ceiling(shapes, args.threads) if scen == "alg1" else None}
             out(f"{model:6} {scen:6} {compile_s:13.1f} {bs / jax_s:13,.1f} {bs / torch_s:17,.1f} "
                 f"{torch_s / jax_s:11.2f} {jax_n:4d}/{torch_n:<4d}", flush=True)
         rows.append(row)
@@ -131,6 +134,24 @@ def table(rows: list[dict], out=print) -> None:
         pl, a1 = r["plain"], r["alg1"]
         out(f"| {r['sizes']} | {r['model'].upper()} | {num(pl['jax'])} | {num(pl['torch'])} | {num(a1['jax'])} | "
             f"{num(a1['torch'])} | {a1['jax'] / a1['torch']:.2f} | {pl['jax'] / a1['jax']:.0f} |")
+    roofline(rows, out)
+
+
+def roofline(rows: list[dict], out=print) -> None:
+    """How far each Algorithm 1 step is from the machine's matmul ceiling: its matmul and convolution FLOPs per
+    sample (flops.py; the same products in both implementations), the rate each reaches on them, and the rate
+    that 2x PyTorch would need. Where that is above the ceiling, no implementation of the same products gets
+    there: only less work would."""
+    out("\n| sizes | model | Alg. 1 MFLOP / sample | JAX GFLOP/s | PyTorch GFLOP/s | matmul ceiling GFLOP/s "
+        "| 2x PyTorch needs | within reach |")
+    out("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        a1 = r["alg1"]
+        per_sample = a1["flops"] / r["batch"]
+        jax_rate, torch_rate = per_sample * a1["jax"] / 1e9, per_sample * a1["torch"] / 1e9
+        ceiling = a1["ceiling"] / 1e9
+        out(f"| {r['sizes']} | {r['model'].upper()} | {per_sample / 1e6:,.1f} | {jax_rate:.1f} | {torch_rate:.1f} | "
+            f"{ceiling:.0f} | {2 * torch_rate:.1f} | {'yes' if 2 * torch_rate < ceiling else 'no'} |")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ offline and thesis sizes, the same logits from the same weights, and the same Al
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 
 import jax
 import jax.numpy as jnp
@@ -76,3 +77,26 @@ def test_same_algorithm1_loss(tm, name):
     torch_loss, _ = tm.alg1_step(net, opt, torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), 10, 0.1, 2,
                                  0.05)
     assert float(torch_loss) == pytest.approx(float(loss), rel=1e-4)
+
+
+def test_matmul_flops_count_every_trip_of_a_scan():
+    """benchmarks/flops.py, behind the benchmark's roofline table: 2 FLOPs per multiply-add of every product and
+    convolution, a scan's body times its length (XLA's own cost analysis counts a loop body once), a batched
+    product as its batch of products; the matmul ceiling is a positive rate."""
+    spec = importlib.util.spec_from_file_location("flops", ROOT / "benchmarks" / "flops.py")
+    flops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flops)
+    a, b = jnp.ones((4, 3)), jnp.ones((3, 5))
+    assert flops.matmul_flops(lambda a, b: a @ b, a, b)[0] == 2 * 4 * 3 * 5
+
+    def scanned(a, b):
+        return jax.lax.scan(lambda c, _: (c, c @ b), a, None, length=7)[1]
+
+    total, shapes, loops = flops.matmul_flops(jax.jit(scanned), a, b)
+    assert (total, dict(shapes), loops) == (7 * 2 * 4 * 3 * 5, {(4, 3, 5): 7 * 2 * 4 * 3 * 5}, 0)
+    assert flops.matmul_flops(lambda x: jnp.einsum("bij,bjk->bik", x, x), jnp.ones((6, 4, 4)))[0] == 2 * 6 * 4 ** 3
+    x, k = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 16))
+    conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",  # noqa: E731
+                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    assert flops.matmul_flops(conv, x, k)[0] == 2 * (2 * 8 * 8 * 16) * (3 * 3 * 3)
+    assert flops.matmul_ceiling(Counter({(256, 64, 256): 1}), seconds=0.05) > 1e9  # 1 GFLOP/s at least

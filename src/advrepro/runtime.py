@@ -35,18 +35,21 @@ def _keep_freed_memory() -> None:
     XLA's CPU runtime allocates and frees its temporaries on every call; glibc serves each one over
     128 KiB with a fresh mmap, whose pages the kernel must zero and fault in again on every call. For the
     sequence models' robust step (the B x C copies through a scan, forward and backward) that page traffic
-    was a third of the step. Allocation only: results are unchanged (benchmarks/throughput.py measures it).
+    was a fifth (LSTM, S4) to two fifths (GRU) of the step at the offline sizes. Allocation only: results are
+    byte-identical (tests/test_train.py). ADVREPRO_KEEP_FREED_MEMORY=0 opts out (benchmarks/peer.py, run
+    both ways, measures the difference).
     """
-    if os.environ.get("ADVREPRO_KEEP_FREED_MEMORY", "1") == "0":  # opt out (benchmarks compare both)
+    if os.environ.get("ADVREPRO_KEEP_FREED_MEMORY", "1") == "0":
         return
     import ctypes
     import ctypes.util
 
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):  # musl, macOS: no mallopt, nothing to tune
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):  # no mallopt (musl, macOS): nothing to tune
+        mallopt = None
+    if mallopt is None:
         return
     m_trim_threshold, m_mmap_max = -1, -4  # malloc.h
     mallopt(m_mmap_max, 0)
