@@ -29,6 +29,7 @@ def _sub_jaxprs(value):
 
 
 def _count(jaxpr, times: int, shapes: Counter, unknown: list) -> int:
+    """FLOPs of `jaxpr` run `times` times; adds to `shapes` and appends every `while` to `unknown`."""
     total = 0
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
@@ -68,12 +69,11 @@ def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     return total, shapes, len(unknown)
 
 
-def matmul_ceiling(shapes: Counter, threads: int = 1, seconds: float = 0.5) -> float:
-    """FLOP/s of the machine's best single-precision matmul (PyTorch's BLAS, `threads` threads) at the product shapes
-    of `shapes`, weighted by their FLOPs: the rate no implementation of the same products beats."""
+def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
+    """FLOP/s of the machine's best single-precision matmul (PyTorch's BLAS, with torch's current thread count) at
+    the product shapes of `shapes`, weighted by their FLOPs: the rate no implementation of the same products beats."""
     import torch
 
-    torch.set_num_threads(threads)
     top = shapes.most_common(8)  # the products that carry nearly all the FLOPs
     total_flops = sum(f for _, f in top)
     busy = 0.0

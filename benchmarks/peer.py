@@ -103,7 +103,6 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 jax.block_until_ready(loss)
 
             jax_s, jax_n = timed(jax_step, args.steps, args.budget)
-            flops, shapes, _ = flops_of.matmul_flops(step, state, x, y, key, index)
 
             net = tm.load_flax(tm.build(model, L, F_, arch["layer"], arch["hidden"], C, arch["s4_layers"]), w)
             assert tm.parameter_count(net) == sum(a.size for a in jax.tree_util.tree_leaves(w)), model
@@ -114,8 +113,12 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 torch_step = lambda net=net, opt=opt: tm.alg1_step(net, opt, xt, yt, C, rob["epsilon"],  # noqa: E731
                                                                   rob["K"], rob["stepsize"])
             torch_s, torch_n = timed(torch_step, args.steps, args.budget)
-            row[scen] = {"jax": bs / jax_s, "torch": bs / torch_s, "compile_s": compile_s, "flops": flops,
-                         "ceiling": flops_of.matmul_ceiling(shapes, args.threads) if scen == "alg1" else None}
+            row[scen] = {"jax": bs / jax_s, "torch": bs / torch_s, "compile_s": compile_s}
+            if scen == "alg1":  # the roofline table's figures (torch runs with args.threads, set in main)
+                flops, shapes, loops = flops_of.matmul_flops(step, state, x, y, key, index)
+                if loops:
+                    out(f"  note: {loops} while loop(s) in the {model} step, their bodies counted once")
+                row[scen].update(flops=flops, ceiling=flops_of.matmul_ceiling(shapes))
             out(f"{model:6} {scen:6} {compile_s:13.1f} {bs / jax_s:13,.1f} {bs / torch_s:17,.1f} "
                 f"{torch_s / jax_s:11.2f} {jax_n:4d}/{torch_n:<4d}", flush=True)
         rows.append(row)

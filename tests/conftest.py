@@ -82,9 +82,11 @@ def project(tmp_path, raw_params):
     return make_project(tmp_path, raw_params)
 
 
-def run_cli(cwd: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+def run_cli(cwd: Path, *args: str, timeout: float | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """`advrepro ARGS --quiet` in `cwd`; `env`: variables set on top of this process's environment."""
     return subprocess.run([sys.executable, "-m", "advrepro.cli", *args, "--quiet"], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=dict(os.environ, **env) if env else None)
 
 
 def digest(path: Path) -> str:

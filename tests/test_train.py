@@ -1,10 +1,7 @@
 """Training and evaluation end to end in-process and through the CLI, on tiny configurations."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -58,8 +55,7 @@ def test_keeping_freed_memory_changes_no_result_bytes(project, tmp_path_factory)
     other = tmp_path_factory.mktemp("default-malloc")
     shutil.copytree(project, other, dirs_exist_ok=True)
     for where, keep in ((project, "1"), (other, "0")):
-        proc = subprocess.run([sys.executable, "-m", "advrepro.cli", "train", exp, "--quiet"], cwd=where,
-                              capture_output=True, text=True, env=dict(os.environ, ADVREPRO_KEEP_FREED_MEMORY=keep))
+        proc = run_cli(where, "train", exp, env={"ADVREPRO_KEEP_FREED_MEMORY": keep})
         assert proc.returncode == 0, proc.stderr
     for rel in (paths.checkpoint(exp), paths.history(exp)):
         assert digest(project / rel) == digest(other / rel), rel

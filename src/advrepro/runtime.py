@@ -44,12 +44,9 @@ def _keep_freed_memory() -> None:
     import ctypes
     import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):  # no mallopt (musl, macOS): nothing to tune
-        mallopt = None
-    if mallopt is None:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):  # no C library found, or one without mallopt (musl, macOS)
         return
     m_trim_threshold, m_mmap_max = -1, -4  # malloc.h
     mallopt(m_mmap_max, 0)
