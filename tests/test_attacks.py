@@ -193,3 +193,23 @@ def test_dlr_is_invariant_to_shift_and_scale_of_the_logits():
     base = dlr_targeted(logits, y, t)
     assert np.allclose(dlr_targeted(7.0 * logits - 2.0, y, t), base, atol=1e-5)
     assert float(base[0]) == pytest.approx(-(3.0 - 1.0) / (3.0 - 0.5 * (0.5 + 0.0)))
+
+
+def test_algorithm1_attacks_in_the_models_own_layout_to_the_same_bytes(setup):
+    """The min-max defence attacks sequences cut once from the images (2x2 patches here), not the images
+    cut again in every pass: its steps are elementwise, so the copies are the images' copies byte for byte,
+    returned in the images' layout; to_images inverts to_sequence exactly."""
+    from advrepro.defences import DEFENCES
+    from advrepro.models.classifier import to_images, to_sequence
+    from advrepro.spec import DefenceSpec
+
+    clf0, p, x, y = setup
+    clf = Classifier(clf0.model, patch=2)  # the FF sees [16, 4] sequences of 2x2 patches: the same 64 inputs
+    x = jnp.asarray(x)
+    assert clf.sequence(x).shape == (len(y), 16, 4)
+    np.testing.assert_array_equal(to_images(to_sequence(x[:, None], 2), 2, x.shape[1:]), x[:, None])
+    spec = DefenceSpec(algorithm="alg1", epsilon=EPS, K=8, stepsize=0.15, epsilon_warmup=0.0)
+    on_images = jax.jit(lambda w: robust.class_targeted_copies(clf.logits, w, x, y, 4, EPS, 8, 0.15))(p)
+    in_layout = jax.jit(lambda w: DEFENCES["alg1"].inner(clf, w, x, y, spec, EPS, 4))(p)
+    assert in_layout.shape == on_images.shape == (len(y), 4) + x.shape[1:]
+    np.testing.assert_array_equal(in_layout, on_images)

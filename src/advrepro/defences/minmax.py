@@ -7,11 +7,18 @@ from ..robust import class_targeted_copies, likeliest_wrong_classes, robust_loss
 
 
 def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
-    """The attacked copies [B, C or T, ...] (evaluation-mode model, no gradient to the weights)."""
+    """The attacked copies [B, C or T, ...] (evaluation-mode model, no gradient to the weights).
+
+    The attack runs on the model's own input layout (sequences): the images are cut once, not in each of the
+    K forward and backward passes over the B x C copies; its steps are elementwise, so the copies are the same
+    bytes, and they go back to the images' layout for the loss."""
+    model, xs = classifier.on_model_inputs(), classifier.sequence(x)
     if spec.targets is not None:  # the likeliest wrong classes only
-        targets = likeliest_wrong_classes(classifier.logits, weights, x, y, spec.targets, key)
-        return targeted_copies(classifier.logits, weights, x, y, targets, epsilon, spec.K, spec.stepsize, key)
-    return class_targeted_copies(classifier.logits, weights, x, y, n_classes, epsilon, spec.K, spec.stepsize, key)
+        targets = likeliest_wrong_classes(model.logits, weights, xs, y, spec.targets, key)
+        copies = targeted_copies(model.logits, weights, xs, y, targets, epsilon, spec.K, spec.stepsize, key)
+    else:
+        copies = class_targeted_copies(model.logits, weights, xs, y, n_classes, epsilon, spec.K, spec.stepsize, key)
+    return classifier.images(copies, x.shape[1:])
 
 
 def _loss(algorithm):

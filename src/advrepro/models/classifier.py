@@ -14,13 +14,22 @@ from . import MODELS, build_model, weight_collections
 
 
 def to_sequence(x, patch: int = 1):
-    """Images [B, H, W, C] -> sequences [B, (H/patch)(W/patch), patch*patch*C] in raster order.
+    """Images [..., H, W, C] -> sequences [..., (H/patch)(W/patch), patch*patch*C] in raster order.
 
     patch=1 is the thesis's pixel-by-pixel feeding ([784, 1] for MNIST); the offline profile
     feeds 2x2 patches to shorten the sequences (params.yaml: model.patch)."""
-    b, h, w, c = x.shape
-    x = x.reshape(b, h // patch, patch, w // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, (h // patch) * (w // patch), patch * patch * c)
+    *lead, h, w, c = x.shape
+    x = x.reshape(*lead, h // patch, patch, w // patch, patch, c)
+    x = jnp.moveaxis(x, -3, -4)  # [..., H/p, W/p, p, p, C]
+    return x.reshape(*lead, (h // patch) * (w // patch), patch * patch * c)
+
+
+def to_images(x, patch: int, image_shape):
+    """The inverse of `to_sequence`: sequences [..., L, F] -> images [..., H, W, C]."""
+    h, w, c = image_shape
+    *lead, _, _ = x.shape
+    x = jnp.moveaxis(x.reshape(*lead, h // patch, w // patch, patch, patch, c), -4, -3)
+    return x.reshape(*lead, h, w, c)
 
 
 @dataclass
@@ -40,6 +49,14 @@ class Classifier:
 
     def sequence(self, x):
         return x if self.patch is None else to_sequence(x, self.patch)
+
+    def images(self, x, image_shape):
+        """The inverse of `sequence`: model inputs [..., L, F] back to images [..., H, W, C]."""
+        return x if self.patch is None else to_images(x, self.patch, image_shape)
+
+    def on_model_inputs(self) -> "Classifier":
+        """The same classifier taking inputs already in the model's layout (`sequence(x)`), not images."""
+        return dataclasses.replace(self, patch=None)
 
     def _variables(self, weights):
         return weights if self.collections else {"params": weights}
