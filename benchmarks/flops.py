@@ -28,11 +28,19 @@ def _sub_jaxprs(value):
             yield from _sub_jaxprs(v)
 
 
-def _count(jaxpr, times: int, shapes: Counter, unknown: list) -> int:
-    """FLOPs of `jaxpr` run `times` times; adds to `shapes` and appends every `while` to `unknown`."""
+# Elementwise functions that cost a polynomial or more per element (counted apart from the products: none of an
+# implementation's elementwise work that must exist is cheaper to compute than these evaluations).
+TRANSCENDENTAL = ("logistic", "tanh", "exp", "exp2", "log", "log1p", "expm1", "erf", "erf_inv", "sin", "cos")
+
+
+def _count(jaxpr, times: int, shapes: Counter, unknown: list, elementwise: Counter | None = None) -> int:
+    """FLOPs of `jaxpr` run `times` times; adds to `shapes`, counts the elements of every transcendental function
+    into `elementwise` and appends every `while` to `unknown`."""
     total = 0
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
+        if name in TRANSCENDENTAL and elementwise is not None:
+            elementwise[name] += math.prod(eqn.outvars[0].aval.shape) * times
         if name == "dot_general":
             (lhs_contract, _), (lhs_batch, _) = eqn.params["dimension_numbers"]
             lhs, rhs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
@@ -52,10 +60,10 @@ def _count(jaxpr, times: int, shapes: Counter, unknown: list) -> int:
             if name == "while":
                 unknown.append(eqn)
             subs = [s for v in eqn.params.values() for s in _sub_jaxprs(v)]
-            if name == "cond":  # one branch runs: the costliest
+            if name == "cond":  # one branch runs: the costliest (its transcendental functions not counted)
                 total += max((_count(s, inner, shapes, unknown) for s in subs), default=0)
             else:
-                total += sum(_count(s, inner, shapes, unknown) for s in subs)
+                total += sum(_count(s, inner, shapes, unknown, elementwise) for s in subs)
     return total
 
 
@@ -67,6 +75,50 @@ def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     shapes, unknown = Counter(), []
     total = _count(jax.make_jaxpr(fn)(*args).jaxpr, 1, shapes, unknown)
     return total, shapes, len(unknown)
+
+
+def transcendental_counts(fn, *args) -> Counter:
+    """{function: elements evaluated} of fn(*args)'s transcendental functions (sigmoid, tanh, exp, erf, ...), every
+    scan body times its length: the gates and activations an implementation of the same step must evaluate."""
+    import jax
+
+    counts = Counter()
+    _count(jax.make_jaxpr(fn)(*args).jaxpr, 1, Counter(), [], counts)
+    return counts
+
+
+def xla_transcendental_seconds(counts: Counter, size: int = 1 << 16, depth: int = 16) -> float:
+    """Seconds XLA's CPU kernels need for the evaluations in `counts` at their best: each function applied `depth`
+    times in a row to an array of `size` float32 (small enough for the cache), fused into one kernel, timed per
+    element; the least time any JAX program evaluating them can take on this device."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    # each as applied to its own output again (exp and its kin on a negative argument, so that nothing overflows)
+    chains = {"logistic": jax.nn.sigmoid, "tanh": jnp.tanh, "exp": lambda v: jnp.exp(-v),
+              "exp2": lambda v: jnp.exp2(-v), "log": lambda v: jnp.log(1.5 + v), "log1p": jnp.log1p,
+              "expm1": lambda v: jnp.expm1(-v),
+              "erf": jax.lax.erf, "erf_inv": lambda v: jax.lax.erf_inv(0.5 * v), "sin": jnp.sin, "cos": jnp.cos}
+    x = jnp.asarray(np.random.default_rng(0).uniform(0.1, 0.9, size).astype(np.float32))
+    total = 0.0
+    for name, n in counts.items():
+        f = chains[name]
+
+        def chain(v, f=f):
+            for _ in range(depth):
+                v = f(v)
+            return v
+
+        fn = jax.jit(chain)
+        jax.block_until_ready(fn(x))
+        best = math.inf
+        for _ in range(20):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(x))
+            best = min(best, time.perf_counter() - t0)
+        total += n * best / (size * depth)
+    return total
 
 
 def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
@@ -92,3 +144,73 @@ def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
         busy += flops / (2 * m * k * n) * per_product
     return total_flops / busy
 
+
+
+def xla_matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
+    """FLOP/s of XLA's own single-precision matmul on this device at the product shapes of `shapes`, weighted by
+    their FLOPs, as `matmul_ceiling` measures PyTorch's: the rate JAX's products reach when nothing else runs.
+    Each product runs in a compiled loop of `reps` (the loop's own elementwise work, timed alone, is taken off);
+    each step's left operand depends on the last product, so that XLA can neither hoist nor fold it."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    def loop(m, n, reps, with_product):
+        def run(lhs, rhs):
+            def body(i, acc):
+                a = lhs + 1e-7 * acc[:, :1]  # depends on the last product: nothing to hoist or fold
+                return acc + (a @ rhs if with_product else a[:, :1])
+
+            return jax.lax.fori_loop(0, reps, body, jnp.zeros((m, n if with_product else 1)))
+
+        return jax.jit(run)
+
+    top = shapes.most_common(8)
+    total_flops = sum(f for _, f in top)
+    busy = 0.0
+    for (m, k, n), flops in top:
+        rng = np.random.default_rng(0)
+        lhs0 = jnp.asarray(rng.standard_normal((m, k), np.float32))
+        rhs0 = jnp.asarray(rng.standard_normal((k, n), np.float32))
+        reps = max(1, 2_000_000 // (m * k * n))
+        per_call = []
+        for with_product in (True, False):
+            fn = loop(m, n, reps, with_product)
+            jax.block_until_ready(fn(lhs0, rhs0))
+            times = []
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds / len(top) / 2 or len(times) < 3:
+                t1 = time.perf_counter()
+                jax.block_until_ready(fn(lhs0, rhs0))
+                times.append(time.perf_counter() - t1)
+            per_call.append(min(times))
+        per_product = max(per_call[0] - per_call[1], per_call[0] * 0.01) / reps
+        busy += flops / (2 * m * k * n) * per_product
+    return total_flops / busy
+
+
+def fft_pair_seconds(rows: int, length: int, seconds: float = 1.0) -> tuple[float, float]:
+    """(XLA's, PyTorch's) seconds for S4's long-sequence convolution core: a real FFT of `rows` signals of
+    `length` samples zero-padded to 2 * length, a product and the inverse FFT (models/s4.causal_convolution), both
+    on the current device and threads; the fastest of the calls within `seconds`."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import torch
+
+    n = 2 * length
+    signal = np.random.default_rng(0).standard_normal((rows, length), np.float32)
+    xla_fn = jax.jit(lambda u: jnp.fft.irfft(jnp.fft.rfft(u, n) * 1.5, n)[..., :length])
+    u, ut = jnp.asarray(signal), torch.from_numpy(signal)
+
+    def fastest(call):
+        call()
+        times, t0 = [], time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 2 or len(times) < 2:
+            t1 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t1)
+        return min(times)
+
+    return (fastest(lambda: jax.block_until_ready(xla_fn(u))),
+            fastest(lambda: torch.fft.irfft(torch.fft.rfft(ut, n=n) * 1.5, n=n)[..., :length]))

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import opsplit  # noqa: E402
+
 from advrepro import runtime  # noqa: E402
 from advrepro.params import load_params  # noqa: E402
 
@@ -63,6 +65,7 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
     from advrepro import train
     from advrepro.experiments import SCENARIOS, Experiment
     from advrepro.models import MODELS as JAX_MODELS
+    from advrepro.models import s4
     from advrepro.models.classifier import classifier_for, init_weights, to_sequence
     from advrepro.spec import experiment_spec
 
@@ -118,7 +121,16 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 flops, shapes, loops = flops_of.matmul_flops(step, state, x, y, key, index)
                 if loops:
                     out(f"  note: {loops} while loop(s) in the {model} step, their bodies counted once")
-                row[scen].update(flops=flops, ceiling=flops_of.matmul_ceiling(shapes))
+                row[scen].update(flops=flops, ceiling=flops_of.matmul_ceiling(shapes),
+                                 xla_ceiling=flops_of.xla_matmul_ceiling(shapes), step_s=jax_s, torch_step_s=torch_s)
+                if torch_s / jax_s < 2:  # below the target: where the JAX step's time goes (one call if slow)
+                    row[scen]["split"] = opsplit.op_time_split(jax_step, calls=1 if jax_s > 2 else 3)
+                    functions = flops_of.transcendental_counts(step, state, x, y, key, index)
+                    row[scen].update(transcendentals=sum(functions.values()),
+                                     transcendental_s=flops_of.xla_transcendental_seconds(functions))
+                if model == "s4" and L > s4.DIRECT_CONV_MAX_L:  # convolutions by FFT: both libraries' FFTs
+                    signals = bs * C * arch["layer"]
+                    row[scen]["fft"] = (signals, L, *flops_of.fft_pair_seconds(signals, L))
             out(f"{model:6} {scen:6} {compile_s:13.1f} {bs / jax_s:13,.1f} {bs / torch_s:17,.1f} "
                 f"{torch_s / jax_s:11.2f} {jax_n:4d}/{torch_n:<4d}", flush=True)
         rows.append(row)
@@ -141,20 +153,52 @@ def table(rows: list[dict], out=print) -> None:
 
 
 def roofline(rows: list[dict], out=print) -> None:
-    """How far each Algorithm 1 step is from the machine's matmul ceiling: its matmul and convolution FLOPs per
-    sample (flops.py; the same products in both implementations), the rate each reaches on them, and the rate
-    that 2x PyTorch would need. Where that is above the ceiling, no implementation of the same products gets
-    there: only less work would."""
-    out("\n| sizes | model | Alg. 1 MFLOP / sample | JAX GFLOP/s | PyTorch GFLOP/s | matmul ceiling GFLOP/s "
-        "| 2x PyTorch needs | within reach |")
-    out("|---|---|---|---|---|---|---|---|")
+    """How far each Algorithm 1 step is from the matmul ceilings: its matmul and convolution FLOPs per sample
+    (flops.py; the same products in both implementations), the rate each reaches on them, the rate of the best
+    matmul at the same shapes (PyTorch's BLAS) and of XLA's own, and the rate that 2x PyTorch would need. Where
+    that is above XLA's ceiling, no JAX program with the same products on this backend gets there: only less
+    work would."""
+    out("\n| sizes | model | Alg. 1 MFLOP / sample | JAX GFLOP/s | PyTorch GFLOP/s | BLAS ceiling GFLOP/s "
+        "| XLA ceiling GFLOP/s | 2x PyTorch needs | within XLA's reach |")
+    out("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         a1 = r["alg1"]
         per_sample = a1["flops"] / r["batch"]
         jax_rate, torch_rate = per_sample * a1["jax"] / 1e9, per_sample * a1["torch"] / 1e9
-        ceiling = a1["ceiling"] / 1e9
+        ceiling, xla = a1["ceiling"] / 1e9, a1["xla_ceiling"] / 1e9
         out(f"| {r['sizes']} | {r['model'].upper()} | {per_sample / 1e6:,.1f} | {jax_rate:.1f} | {torch_rate:.1f} | "
-            f"{ceiling:.0f} | {2 * torch_rate:.1f} | {'yes' if 2 * torch_rate < ceiling else 'no'} |")
+            f"{ceiling:.0f} | {xla:.0f} | {2 * torch_rate:.1f} | {'yes' if 2 * torch_rate < xla else 'no'} |")
+    budget(rows, out)
+
+
+def budget(rows: list[dict], out=print) -> None:
+    """The 2x target as a time budget for every step below it: half the PyTorch step. Against it, where the JAX
+    step spends its time now (opsplit.py: JAX's profiler, the step's operations summed by kind and scaled to its
+    measured time) and the least time any JAX program doing the same work needs on this device: its products at
+    XLA's matmul ceiling plus its transcendental function evaluations (sigmoid, tanh, exp, erf: counted off the
+    jaxpr, every scan trip included) at XLA's best per-element rate. Where that floor is above the budget, the
+    target is out of JAX's reach here; where it is below, the difference is all that everything else (the
+    arithmetic around them, the scan's stacked values, layout copies, loop overhead) could take."""
+    out("\n| sizes | model | 2x PyTorch budget ms | JAX step ms | products | layout | scan | fft | other "
+        "| floor: products ms | floor: transcendentals ms | floor ms | 2x reachable |")
+    out("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        a1 = r["alg1"]
+        if "split" not in a1:  # at 2x PyTorch or above
+            continue
+        budget_ms, step_ms = 1e3 * a1["torch_step_s"] / 2, 1e3 * a1["step_s"]
+        shares = " | ".join(f"{step_ms * a1['split'][k]:.1f}" for k in opsplit.KINDS)
+        products_ms, functions_ms = 1e3 * a1["flops"] / a1["xla_ceiling"], 1e3 * a1["transcendental_s"]
+        floor_ms = products_ms + functions_ms
+        verdict = "no" if floor_ms > budget_ms else f"only if the rest fits in {budget_ms - floor_ms:.1f} ms"
+        out(f"| {r['sizes']} | {r['model'].upper()} | {budget_ms:.1f} | {step_ms:.1f} | {shares} | {products_ms:.1f} | "
+            f"{functions_ms:.1f} | {floor_ms:.1f} | {verdict} |")
+    for r in rows:
+        if "fft" in r["alg1"]:
+            rows_, length, xla_s, torch_s = r["alg1"]["fft"]
+            out(f"\n{r['sizes']} S4: one FFT convolution core (rfft, product, irfft of {rows_:,} rows of {length} "
+                f"samples, padded to {2 * length}): XLA {1e3 * xla_s:.0f} ms, PyTorch {1e3 * torch_s:.0f} ms "
+                f"(PyTorch / XLA {torch_s / xla_s:.2f})")
 
 
 def main() -> None:
@@ -171,6 +215,8 @@ def main() -> None:
     if args.threads > 1:  # before runtime.configure, which otherwise pins XLA to one thread
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
                                    f"intra_op_parallelism_threads={args.threads}").strip()
+    # Both on the same cores: as many as threads (XLA's runtime and its kernels' pools may otherwise spread over more)
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])
     runtime.configure("cpu", cache_dir="")
     import torch
 

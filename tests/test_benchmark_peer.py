@@ -100,3 +100,29 @@ def test_matmul_flops_count_every_trip_of_a_scan():
                                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
     assert flops.matmul_flops(conv, x, k)[0] == 2 * (2 * 8 * 8 * 16) * (3 * 3 * 3)
     assert flops.matmul_ceiling(Counter({(256, 64, 256): 1}), seconds=0.05) > 1e9  # 1 GFLOP/s at least
+    assert flops.xla_matmul_ceiling(Counter({(256, 64, 256): 1}), seconds=0.05) > 1e9
+    # the transcendental functions of a scanned gate, every trip counted, and XLA's time for them
+    gate = lambda h: jax.lax.scan(lambda c, _: (jnp.tanh(c) * jax.nn.sigmoid(c), None), h, None, length=7)[0]  # noqa: E731
+    counts = flops.transcendental_counts(jax.jit(gate), jnp.ones((4, 3)))
+    assert dict(counts) == {"tanh": 7 * 12, "logistic": 7 * 12}
+    seconds = flops.xla_transcendental_seconds(Counter({"tanh": 10**6, "exp": 10**6}))
+    assert 1e-6 < seconds < 1.0  # two million evaluations: between a picosecond and half a microsecond each
+
+
+def test_op_time_split_sums_a_steps_operations_by_kind():
+    """benchmarks/opsplit.py, behind the benchmark's budget table: XLA's operation names map to their kinds, and
+    a compiled product-heavy function's profiled time is shares that sum to 1, most of them in products."""
+    spec = importlib.util.spec_from_file_location("opsplit", ROOT / "benchmarks" / "opsplit.py")
+    opsplit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(opsplit)
+    names = {"ynn_fusion.3": "products", "dot.9": "products", "end: bitcast_dynamic-update-slice_fusion": "scan",
+             "transpose_copy_fusion.2": "layout", "copy": "layout", "copy_bitcast_fusion.6": "layout",
+             "fft.1": "fft", "add_divide_fusion": "other", "broadcast_clamp_fusion": "other"}
+    assert {n: opsplit.kind_of(n) for n in names} == names
+    a = jnp.ones((512, 512))
+    fn = jax.jit(lambda a: jnp.tanh(a @ a @ a))
+    run = lambda: jax.block_until_ready(fn(a))  # noqa: E731
+    run()
+    split = opsplit.op_time_split(run, calls=2)
+    assert set(split) == set(opsplit.KINDS) and sum(split.values()) == pytest.approx(1.0)
+    assert split["products"] > 0.5, split

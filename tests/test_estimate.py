@@ -73,6 +73,22 @@ def test_log_span_and_schedule(tmp_path):
     assert estimate.fmt_s(59) == "59.0 s" and estimate.fmt_s(3 * 3600 + 20 * 60) == "3 h 20 min"
 
 
+def test_training_time_prices_the_clean_phase_and_the_probes():
+    """Seed 004's training: its clean epochs at the plain step's price, the probe after every epoch (the clean
+    training-set pass and a PGD attack on the probe's samples), the longer attack at both phase ends."""
+    from advrepro.spec import ProbeSpec
+
+    assert estimate.train_seconds(10, 5, 2.0, 1.0) == 10 * 5 * 2.0 + 10 * 1.0
+    assert estimate.train_seconds(10, 5, 2.0, 1.0, clean_epochs=4, clean_step_s=0.5, probe_s=3.0,
+                                  phase_probe_s=7.0) == 5 * (4 * 0.5 + 6 * 2.0) + 10 * 1.0 + 10 * 3.0 + 2 * 7.0
+    assert estimate.train_seconds(10, 5, 2.0, 1.0, probe_s=3.0, phase_probe_s=7.0) == 100 + 10 + 30 + 7
+    cost = estimate.EvalCost(compile_fwd_s=0, compile_attack_s=0, fwd_s=0.1, grad_s=0.3, batch=100)
+    probe = ProbeSpec(samples=200, epsilon=0.0627, steps=20, phase_steps=200)
+    epoch, phase = estimate.probe_seconds(probe, n_test=1000, n_train=1000, eval_batch=100, cost=cost)
+    assert epoch == pytest.approx(10 * 0.1 + 2 * (20 * 0.3 + 2 * 0.1))
+    assert phase == pytest.approx(2 * (200 * 0.3 + 2 * 0.1))
+
+
 def test_estimate_tiny(project):
     """The tiny profile's MNIST experiments: one line each with positive numbers, the tables, the total."""
     proc = run_cli(project, "estimate", "--datasets", "mnist", "--steps", "1", "--budget", "1", "--devices", "2",

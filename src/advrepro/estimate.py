@@ -355,6 +355,29 @@ def measure_eval(spec, shape: Shape, *, steps: int, budget: float, max_copies: i
     return EvalCost(compile_fwd, compile_attack, fwd_s * bs / b, grad_s * bs / b, b)
 
 
+def probe_seconds(probe, n_test: int, n_train: int, eval_batch: int, cost: EvalCost) -> tuple[float, float]:
+    """(after every epoch, on top at a phase end) seconds of the per-epoch probe (train.epoch_probe, seed 004):
+    the clean accuracy on the whole training set and, on the first `samples` test images, a `steps`-step PGD
+    attack (one input gradient per step) scored clean and attacked; at a phase end the same with `phase_steps`."""
+    batches = math.ceil(min(probe.samples, n_test) / eval_batch)
+
+    def attack(steps):
+        return batches * (steps * cost.grad_s + 2 * cost.fwd_s)
+
+    return math.ceil(n_train / eval_batch) * cost.fwd_s + attack(probe.steps), attack(probe.phase_steps)
+
+
+def train_seconds(epochs: int, steps_per_epoch: int, step_s: float, test_pass_s: float, *, clean_epochs: int = 0,
+                  clean_step_s: float = 0.0, probe_s: float = 0.0, phase_probe_s: float = 0.0) -> float:
+    """Training's time past start-up and compilation: every epoch its steps and the clean test pass; the first
+    `clean_epochs` with the plain step (seed 004: clean training first); a per-epoch probe after every epoch and
+    the phase-end attack after the clean phase and the last epoch (train.epoch_probe)."""
+    robust_epochs = epochs - clean_epochs
+    phase_ends = (clean_epochs > 0) + 1 if phase_probe_s else 0
+    return (steps_per_epoch * (clean_epochs * clean_step_s + robust_epochs * step_s) + epochs * test_pass_s
+            + epochs * probe_s + phase_ends * phase_probe_s)
+
+
 def startup_seconds() -> float:
     """A job's start: the interpreter, JAX, Flax, Optax and this package imported (measured once, here)."""
     code = "import jax, flax, optax, jax.numpy as jnp; jnp.zeros(1).block_until_ready(); import advrepro.train"
@@ -391,9 +414,9 @@ def train_key(spec, shape: Shape, exact: bool) -> tuple:
     """Experiments with equal keys get one measurement of their training step: same input shape, classes,
     batch, model and sizes, variant class, defence class (algorithm kind, K, targets) and on-the-fly image
     augmentation. Not in the key: epsilon, step sizes, learning rates, dropout and frame norm (no or little
-    cost). exact: one key per experiment."""
+    cost). exact: one key per experiment (and per phase: its clean epochs' plain step apart)."""
     if exact:
-        return (spec.id,)
+        return (spec.id, _defence_class(spec))
     from .data import DATASETS
 
     exp = spec.experiment
@@ -550,12 +573,27 @@ def estimate(params: dict, *, devices: int = 1, steps: int = 3, budget: float = 
         ev = spec.evaluation
         bs = spec.train.batch_size
         steps_per_epoch = shape.n_train // bs
-        test_batches = math.ceil(shape.n_test / min(ev.batch_size, shape.n_test))
+        eval_batch = min(ev.batch_size, shape.n_test)
+        test_batches = math.ceil(shape.n_test / eval_batch)
         tp, ep = train_program(spec, shape), eval_program(spec, shape)
         train_compile = 0.0 if tp in compiled_train else step.compile_s + ev_cost.compile_fwd_s
         compiled_train.add(tp)
-        train_s = (startup + train_compile
-                   + spec.train.epochs * (steps_per_epoch * step.step_s + test_batches * ev_cost.fwd_s))
+        clean_epochs = spec.defence.clean_epochs if spec.defence is not None else 0
+        clean_step_s = 0.0
+        if clean_epochs:  # the clean phase's plain step: its own program, measured and compiled apart
+            plain = dataclasses.replace(spec, defence=None)
+            pk, pp = train_key(plain, shape, exact), train_program(plain, shape)
+            if pk not in step_costs:
+                step_costs[pk] = (exp.id, measure_step(plain, shape, steps=steps, budget=budget,
+                                                       max_copies=max_copies))
+            clean_step_s = step_costs[pk][1].step_s
+            train_compile += 0.0 if pp in compiled_train else step_costs[pk][1].compile_s
+            compiled_train.add(pp)
+        probe_s, phase_probe_s = ((0.0, 0.0) if spec.probe is None else
+                                  probe_seconds(spec.probe, shape.n_test, shape.n_train, eval_batch, ev_cost))
+        train_s = startup + train_compile + train_seconds(
+            spec.train.epochs, steps_per_epoch, step.step_s, test_batches * ev_cost.fwd_s, clean_epochs=clean_epochs,
+            clean_step_s=clean_step_s, probe_s=probe_s, phase_probe_s=phase_probe_s)
         n = min(ev.n_samples, shape.n_test)
         plan = eval_plan(spec.variant.stochastic, ev, DATASETS[exp.dataset].kind, shape.n_classes, n,
                          robust_fraction)

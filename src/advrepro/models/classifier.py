@@ -54,7 +54,7 @@ class Classifier:
         """The inverse of `sequence`: model inputs [..., L, F] back to images [..., H, W, C]."""
         return x if self.patch is None else to_images(x, self.patch, image_shape)
 
-    def on_model_inputs(self) -> "Classifier":
+    def on_model_inputs(self) -> Classifier:
         """The same classifier taking inputs already in the model's layout (`sequence(x)`), not images."""
         return dataclasses.replace(self, patch=None)
 
