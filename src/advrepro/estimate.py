@@ -392,8 +392,10 @@ def startup_seconds() -> float:
 
 
 def _variant_class(variant) -> tuple:
-    """The noise variants share one program (their kind, mode and scale are runtime constants)."""
-    return (variant.batch_norm, variant.activation, variant.noise != "none", variant.pni, variant.lwta_units)
+    """The noise variants share one program (their kind, mode and scale are runtime constants); seed 004's depth
+    and width variants are different networks."""
+    return (variant.batch_norm, variant.activation, variant.noise != "none", variant.pni, variant.lwta_units,
+            variant.convs, variant.width_scale)
 
 
 def _defence_class(spec) -> tuple | None:
