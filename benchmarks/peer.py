@@ -7,12 +7,17 @@ batch), at the MNIST sizes of the offline and of the thesis profile.
 
 For every model: samples/s of a plain step and of an Algorithm 1 step (the profile's robust K, epsilon and
 stepsize, all C copies), in JAX (train.make_train_step, compiled ahead of time; compile time printed apart) and
-in PyTorch eager (same sizes, same initial weights, same batch, same number of threads: 1, as the pipeline's
-JAX jobs run, unless --threads says otherwise), and their ratios. Each measurement is the median of up to
---steps calls after one untimed call (the machine may be shared: the fastest call is the least disturbed), fewer
-when the calls run past --budget seconds (the thesis sizes: a
+in PyTorch eager (same sizes, same initial weights, same batch), both pinned to the same cores, as many as
+--threads (1 by default; XLA's runtime would otherwise spread large loops over every core), and their ratios.
+Each measurement is the fastest of up to --steps calls after one untimed call (the machine may be shared: the
+fastest call is the least disturbed), fewer when the calls run past --budget seconds (the thesis sizes: a
 PyTorch LSTM step takes half a minute on one core). Both implementations also attack the copy j = y, whose
 margin is identically zero: 1/C of the robust step's work (10 %) buys nothing in either.
+
+Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
+every step below 2x PyTorch the time budget that 2x allows against where the JAX step spends its time (opsplit.py)
+and the least time any JAX program doing the same work needs here (its products at XLA's ceiling and its
+transcendental functions at XLA's best rate); for S4 at the sizes where it convolves by FFT, both libraries' FFTs.
 
 A benchmark, not a test: numbers depend on the machine and on what else runs on it; the ratios of one run are
 what compares.
