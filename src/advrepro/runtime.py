@@ -10,8 +10,11 @@ log = logging.getLogger(__name__)
 def configure(device: str = "auto", cache_dir: str = ".cache/jax") -> None:
     """Call before the first `import jax`.
 
-    CPU: one intra-op thread. XLA's threaded reductions may split work differently from run
-    to run; one thread keeps results byte-identical, and Snakemake runs jobs side by side.
+    CPU: Eigen's own thread pool off (threaded reductions may split work differently from run to run), and
+    Snakemake runs jobs side by side. XLA's compiler still splits work for as many threads as the process's CPU
+    affinity allows, and the split changes the last bits: results are byte-identical for one CPU count (the
+    reference: 2), not across counts (README, "Determinism across CPU models"). The `intra_op_parallelism_threads`
+    entry is not an XLA flag and changes nothing; it stays so that the reference's compile environment is unchanged.
     GPU: XLA's deterministic-ops flag, so reductions (scatter, conv backward) do not depend on
     thread scheduling.
     """
