@@ -67,6 +67,18 @@ def _count(jaxpr, times: int, shapes: Counter, unknown: list, elementwise: Count
     return total
 
 
+def _fastest(call, seconds: float, at_least: int) -> float:
+    """Seconds of the fastest call of `call` after one untimed call: at least `at_least` calls, more while
+    within `seconds` (on a shared machine the fastest is the least disturbed)."""
+    call()
+    times, t0 = [], time.perf_counter()
+    while time.perf_counter() - t0 < seconds or len(times) < at_least:
+        t1 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t1)
+    return min(times)
+
+
 def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     """(FLOPs of fn(*args)'s dot_general and conv ops, FLOPs per [m, k, n] product shape, while loops counted
     once)."""
@@ -111,12 +123,7 @@ def xla_transcendental_seconds(counts: Counter, size: int = 1 << 16, depth: int 
             return v
 
         fn = jax.jit(chain)
-        jax.block_until_ready(fn(x))
-        best = math.inf
-        for _ in range(20):
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn(x))
-            best = min(best, time.perf_counter() - t0)
+        best = _fastest(lambda fn=fn: jax.block_until_ready(fn(x)), 0.0, 20)
         total += n * best / (size * depth)
     return total
 
@@ -143,7 +150,6 @@ def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
         per_product = (time.perf_counter() - t0) / calls / reps
         busy += flops / (2 * m * k * n) * per_product
     return total_flops / busy
-
 
 
 def xla_matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
@@ -176,14 +182,8 @@ def xla_matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
         per_call = []
         for with_product in (True, False):
             fn = loop(m, n, reps, with_product)
-            jax.block_until_ready(fn(lhs0, rhs0))
-            times = []
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < seconds / len(top) / 2 or len(times) < 3:
-                t1 = time.perf_counter()
-                jax.block_until_ready(fn(lhs0, rhs0))
-                times.append(time.perf_counter() - t1)
-            per_call.append(min(times))
+            run = lambda fn=fn, a=lhs0, b=rhs0: jax.block_until_ready(fn(a, b))  # noqa: E731
+            per_call.append(_fastest(run, seconds / len(top) / 2, 3))
         per_product = max(per_call[0] - per_call[1], per_call[0] * 0.01) / reps
         busy += flops / (2 * m * k * n) * per_product
     return total_flops / busy
@@ -203,14 +203,5 @@ def fft_pair_seconds(rows: int, length: int, seconds: float = 1.0) -> tuple[floa
     xla_fn = jax.jit(lambda u: jnp.fft.irfft(jnp.fft.rfft(u, n) * 1.5, n)[..., :length])
     u, ut = jnp.asarray(signal), torch.from_numpy(signal)
 
-    def fastest(call):
-        call()
-        times, t0 = [], time.perf_counter()
-        while time.perf_counter() - t0 < seconds / 2 or len(times) < 2:
-            t1 = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t1)
-        return min(times)
-
-    return (fastest(lambda: jax.block_until_ready(xla_fn(u))),
-            fastest(lambda: torch.fft.irfft(torch.fft.rfft(ut, n=n) * 1.5, n=n)[..., :length]))
+    return (_fastest(lambda: jax.block_until_ready(xla_fn(u)), seconds / 2, 2),
+            _fastest(lambda: torch.fft.irfft(torch.fft.rfft(ut, n=n) * 1.5, n=n)[..., :length], seconds / 2, 2))

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import flops as flops_of  # noqa: E402
 import opsplit  # noqa: E402
 
 from advrepro import runtime  # noqa: E402
@@ -60,7 +61,6 @@ def timed(fn, steps: int, budget: float) -> tuple[float, int]:
 
 
 def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
-    import flops as flops_of
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -217,10 +217,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads < 1 or args.steps < 1:
         ap.error("--threads and --steps: at least 1")
-    if args.threads > 1:  # before runtime.configure, which otherwise pins XLA to one thread
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
-                                   f"intra_op_parallelism_threads={args.threads}").strip()
-    # Both on the same cores: as many as threads (XLA's runtime and its kernels' pools may otherwise spread over more)
+    if args.threads > 1:  # before runtime.configure, which turns Eigen's thread pool off
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true").strip()
+    # Both on the same cores, as many as --threads: XLA splits its work for as many threads as the affinity allows
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])
     runtime.configure("cpu", cache_dir="")
     import torch
