@@ -77,12 +77,12 @@ def main() -> None:
             key = jax.random.PRNGKey(0)
             c, s = timed(lambda step=step, state=state, key=key: step(state, x, y, key, jnp.int32(1000))[1], bs)
             print(f"{model:6} {scen:8} {c:9.1f} {s:10.1f}", flush=True)
-        attack = jax.jit(lambda w_, xx, yy, clf=clf: pgd(clf.logits, w_, xx, yy, 0.1, ev["pgd_steps"],
+        attack = clf.jit(lambda w_, xx, yy, clf=clf: pgd(clf.logits, w_, xx, yy, 0.1, ev["pgd_steps"],
                                                          ev["pgd_stepsize"]))
         c, s = timed(lambda attack=attack, w=w: attack(w, xe, ye), ev["batch_size"])
         print(f"{model:6} {'pgd-' + str(ev['pgd_steps']):8} {c:9.1f} {s:10.1f}", flush=True)
         for a in STRONG.values():  # the strong evaluation's attacks, at strong_evaluation's sizes, epsilon 0.1
-            fn = jax.jit(a.make(clf.logits, spec.evaluation))
+            fn = clf.jit(a.make(clf.logits, spec.evaluation))
             c, s = timed(lambda fn=fn, w=w: fn(w, xe, ye, jax.random.PRNGKey(0), jnp.float32(0.1)), ev["batch_size"])
             print(f"{model:6} {a.name:8} {c:9.1f} {s:10.1f}", flush=True)
         if fb is not None:  # the peer: Foolbox's PGD, same steps, on the same JAX logits (not jitted by Foolbox)

@@ -106,7 +106,7 @@ def test_conv_view_equals_recurrent_view(step):
 def test_s4_layer_equals_its_recurrence():
     """The H-channel S4 module (conv view, float32) == per-channel discretised recurrence + D u."""
     H, N, L = 3, 8, 16
-    u = jax.random.normal(jax.random.PRNGKey(2), (2, L, H))
+    u = jax.random.normal(jax.random.PRNGKey(2), (H, 2, L))  # channels first, time last
     layer = S4Layer(N=N)
     params = jax.jit(layer.init)(jax.random.PRNGKey(3), u)["params"]
     y = jax.jit(layer.apply)({"params": params}, u)
@@ -120,8 +120,8 @@ def test_s4_layer_equals_its_recurrence():
 
     with jax.enable_x64(True):  # float64 reference, so the tolerance measures the float32 module
         p64, u64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), (params, u))
-        per_channel = jax.vmap(recurrence, in_axes=(0, 1), out_axes=1)  # uh [L, H] -> [L, H]
-        y_rec = jax.jit(jax.vmap(per_channel, in_axes=(None, 0)))(p64, u64)
+        per_channel = jax.vmap(recurrence, in_axes=(0, 0))  # uh [H, L] -> [H, L]
+        y_rec = jax.jit(jax.vmap(per_channel, in_axes=(None, 1), out_axes=1))(p64, u64)
         np.testing.assert_allclose(y, np.asarray(y_rec), atol=1e-4)
 
 

@@ -344,11 +344,11 @@ def measure_eval(spec, shape: Shape, *, steps: int, budget: float, max_copies: i
 
     grad = jax.grad(lambda w_, xx, yy, k: jnp.sum(cross_entropy(clf.logits(w_, xx, k), yy)), argnums=1)
     t0 = time.perf_counter()
-    score_c = jax.jit(score).lower(w, x, y, key).compile()
+    score_c = clf.jit(score).lower(w, x, y, key).compile()
     compile_fwd = time.perf_counter() - t0
-    grad_c = jax.jit(grad).lower(w, x, y, key).compile()
+    grad_c = clf.jit(grad).lower(w, x, y, key).compile()
     t0 = time.perf_counter()
-    jax.jit(ATTACKS["pgd"].make(clf.logits, ev)).lower(w, x, y, key, jnp.float32(0.1)).compile()
+    clf.jit(ATTACKS["pgd"].make(clf.logits, ev)).lower(w, x, y, key, jnp.float32(0.1)).compile()
     compile_attack = time.perf_counter() - t0
     fwd_s, _ = _timed(lambda i: score_c(w, x, y, jax.random.fold_in(key, i)), steps + 2, budget / 2)
     grad_s, _ = _timed(lambda i: grad_c(w, x, y, jax.random.fold_in(key, i)), steps + 2, budget / 2)

@@ -32,7 +32,7 @@ def compiled_attacks(clf, ev: EvaluationSpec, kind: str) -> dict:
     """{attack name: jitted fn(weights, x, y, rng, eps) -> adversarial x} for every registered attack that
     applies to this kind of data; epsilon is traced, so each attack compiles once per batch shape and
     serves every epsilon, the metrics and the examples alike."""
-    return {a.name: jax.jit(a.make(clf.logits, ev)) for a in chosen(ev, kind)}
+    return {a.name: clf.jit(a.make(clf.logits, ev)) for a in chosen(ev, kind)}
 
 
 def attack_key(seed: int, column: str, batch: int):
@@ -100,7 +100,7 @@ def feature_arrays(clf, weights, x_examples, x_all, y_all, bs: int, seed: int) -
     `heat_probs`, their softmax; for the attacked samples, `features`, the output of the first block that is one
     vector per image (14x14 stack: the conv to 48 channels; 28x28: the third pooling conv, the seed's "block 8"),
     for the 2-D embedding (Figure 5.9). Noise keys: the clean forward passes' (examples, plain column)."""
-    forward = jax.jit(clf.intermediates)
+    forward = clf.jit(clf.intermediates)
     logits, blocks = forward(weights, jnp.asarray(x_examples), score_key(attack_key(seed, "examples/plain", 0)))
     if not blocks:
         raise ValueError("evaluation.features: this model keeps no block outputs (only the CNN does)")
@@ -147,7 +147,7 @@ def strong_worst_case(clf, weights, ev: EvaluationSpec, kind: str, x_all, y_all,
     section of the metrics (which attack broke how many samples, the sanity figures)."""
     bs = min(ev.batch_size, len(y_all))
     strong = strong_attacks(clf)
-    compiled = {a.name: jax.jit(a.make(clf.logits, ev)) for a in strong}
+    compiled = {a.name: clf.jit(a.make(clf.logits, ev)) for a in strong}
     robust = correct[ATTACKS["plain"].key()].copy()
     out, found = {}, {}
     for eps in ev.strong_at:
@@ -176,7 +176,7 @@ def strong_worst_case(clf, weights, ev: EvaluationSpec, kind: str, x_all, y_all,
                           jnp.float32(ev.strong.box_epsilon))
     bar.update()
     out[BOX] = box
-    grad = jax.jit(jax.grad(lambda w, x, y, k: jnp.sum(cross_entropy(clf.logits(w, x, k), y)), argnums=1))
+    grad = clf.jit(jax.grad(lambda w, x, y, k: jnp.sum(cross_entropy(clf.logits(w, x, k), y)), argnums=1))
     zero = 0
     for b, i in enumerate(range(0, len(y_all), bs)):
         g = np.asarray(grad(weights, jnp.asarray(x_all[i:i + bs]), jnp.asarray(y_all[i:i + bs]),
@@ -201,7 +201,7 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     n = min(ev.n_samples, len(data.y_test))
     x_all, y_all = data.x_test[:n], data.y_test[:n]
     bs = ev.batch_size
-    score = jax.jit(lambda w, x, y, k: (cross_entropy(clf.logits(w, x, k), y), jnp.argmax(clf.logits(w, x, k), -1)))
+    score = clf.jit(lambda w, x, y, k: (cross_entropy(clf.logits(w, x, k), y), jnp.argmax(clf.logits(w, x, k), -1)))
     compiled = compiled_attacks(clf, ev, kind)
     suite = attack_suite(compiled, ev, kind)
     correct, loss = {}, {}
@@ -242,7 +242,7 @@ def evaluate(spec: ExperimentSpec, data: Arrays, *, progress: bool = True) -> di
     predict = lambda w, x, k: score(w, x, jnp.zeros(x.shape[0], jnp.int32), k)[1]  # noqa: E731 (same compiled fn)
     example_arrays = examples(compiled, predict, weights, ev, data, min(bs, n), spec.seed)
     if ev.confidence:  # the clean softmax of every attacked sample, drawn as the plain column's forward passes
-        probs = jax.jit(lambda w, x, k: jax.nn.softmax(clf.logits(w, x, k), -1))
+        probs = clf.jit(lambda w, x, k: jax.nn.softmax(clf.logits(w, x, k), -1))
         example_arrays["probabilities"] = np.concatenate([
             np.asarray(probs(weights, jnp.asarray(x_all[i:i + bs]),
                              score_key(attack_key(spec.seed, ATTACKS["plain"].key(), b))))

@@ -107,9 +107,9 @@ def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, s
         return (weights, opt_state), loss, acc
 
     if mesh is None:
-        return jax.jit(step)
+        return clf.jit(step)
     batch, replicated = batch_sharding(mesh), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    return jax.jit(step, in_shardings=(replicated, batch, batch, replicated, replicated),
+    return clf.jit(step, in_shardings=(replicated, batch, batch, replicated, replicated),
                    out_shardings=(replicated, replicated, replicated))
 
 
@@ -140,7 +140,7 @@ def data_parallel(n_devices: int, batch_size: int, key: str) -> jax.sharding.Mes
 def clean_evaluator(clf: Classifier, batch_size: int, seed: int = 0):
     """fn(weights, x, y) -> (mean cross-entropy, accuracy) on clean data, jitted once per run; a stochastic
     model's noise for batch b is fold(seed, 5, b)."""
-    @jax.jit
+    @clf.jit
     def batch_sums(w, xx, yy, key):
         logits = clf.logits(w, xx, key)
         return cross_entropy(logits, yy).sum(), jnp.sum(jnp.argmax(logits, -1) == yy)
@@ -185,7 +185,7 @@ def epoch_probe(clf: Classifier, spec: ExperimentSpec, data: Arrays, evaluate_cl
     x, y = jnp.asarray(data.x_test[:n]), jnp.asarray(data.y_test[:n])
     root = jax.random.fold_in(jax.random.PRNGKey(spec.seed), 6)
 
-    @functools.partial(jax.jit, static_argnames="steps")
+    @functools.partial(clf.jit, static_argnames="steps")
     def attacked(weights, key, steps: int):
         adv = pgd_restarts(clf.logits, weights, x, y, key, probe.epsilon, steps, 1)
         clean = jnp.argmax(clf.logits(weights, x, jax.random.fold_in(key, 1)), -1) == y

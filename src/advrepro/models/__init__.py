@@ -2,10 +2,11 @@
 
 A model is a `Model`: a name (params.yaml's `models` lists), the label the paper prints, the input it
 takes ("sequence": [B, L, F], images cut into patches by `Classifier`; "image": [B, H, W, C] as they
-are), `build(spec, n_classes)` -> a Flax module, and `param_groups(weights)` -> the optimizer group of
+are), `build(spec, n_classes)` -> a Flax module, `param_groups(weights)` -> the optimizer group of
 every leaf ("regular" or "ssm": S4's state-space parameters get their own learning rate and no weight
-decay). Every module is applied as ``module.apply({"params": w}, x, train=bool, rngs={"dropout": k})``
-and is a pure function of (weights, x), so it can be jitted, vmapped and differentiated w.r.t. x.
+decay), and the XLA options its compiled programs get (`xla_options`). Every module is applied as
+``module.apply({"params": w}, x, train=bool, rngs={"dropout": k})`` and is a pure function of (weights, x),
+so it can be jitted, vmapped and differentiated w.r.t. x.
 
 The Flax code lives in one module per model (ff.py, rnn.py, s4.py), imported when a model is built,
 so that reading the registry (the Snakefile, `advrepro validate`, the report) does not import Flax.
@@ -69,13 +70,22 @@ class Model:
     build: Callable            # (ModelSpec, n_classes) -> flax.linen.Module
     input: str = "sequence"    # sequence | image
     param_groups: Callable = all_regular  # weights -> pytree of "regular" | "ssm"
+    # XLA options for every program that runs this model (jax.jit's compiler_options; see `Classifier.jit`)
+    xla_options: tuple[tuple[str, str], ...] = ()
+
+
+# S4 on the CPU: XLA's YNNPACK fusions put its channels-first products together with the elementwise work around
+# them (LayerNorm, GELU, their gradients) into single kernels that ran 2.5x slower than XLA's own loops beside
+# a plain product (offline Algorithm 1 step: 88 against 36 ms). The option names the CPU backend and changes
+# nothing on a GPU.
+S4_XLA_OPTIONS = (("xla_cpu_experimental_ynn_fusion_type", ""),)
 
 
 MODELS: Registry[Model] = Registry("model", [
     Model("ff", "FF", lazy("ff", "build")),
     Model("gru", "GRU", lazy("rnn", "build_gru")),
     Model("lstm", "LSTM", lazy("rnn", "build_lstm")),
-    Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups")),
+    Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups"), xla_options=S4_XLA_OPTIONS),
     Model("cnn", "CNN", lazy("cnn", "build"), input="image"),
     Model("convnet", "ConvNet", lazy("convnet", "build"), input="image"),
 ])

@@ -46,6 +46,11 @@ class Classifier:
     patch: int | None = 1
     stochastic: bool = False
     collections: tuple = ()
+    xla_options: tuple = ()  # the model's XLA options (models.Model.xla_options), for `jit`
+
+    def jit(self, fn, **kwargs):
+        """jax.jit(fn, **kwargs) compiled with the model's XLA options: every program running it uses this."""
+        return jax.jit(fn, compiler_options=dict(self.xla_options) or None, **kwargs)
 
     def sequence(self, x):
         return x if self.patch is None else to_sequence(x, self.patch)
@@ -112,7 +117,8 @@ def classifier_for(spec, n_classes: int) -> Classifier:
     return Classifier(build_model(exp.model, n_classes=n_classes, layer=arch.layer, hidden=arch.hidden,
                                   dropout=dropout, s4_layers=arch.s4_layers, conv=arch.conv, frame_norm=frame_norm,
                                   **dataclasses.asdict(variant)),
-                      patch=patch, stochastic=variant.stochastic, collections=weight_collections(variant))
+                      patch=patch, stochastic=variant.stochastic, collections=weight_collections(variant),
+                      xla_options=MODELS[exp.model].xla_options)
 
 
 def init_weights(clf: Classifier, seed: int, sample: np.ndarray):

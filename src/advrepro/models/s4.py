@@ -155,14 +155,37 @@ class S4SSM(nn.Module):
         return causal_convolution(u, K) + D * u
 
 
-# H independent channels: u [..., L, H] -> [..., L, H], each channel with its own parameters.
+# H independent channels: u [H, ..., L] -> [H, ..., L], each channel with its own parameters. The
+# channel axis leads (and time is last) so that the per-channel convolutions are one batched product
+# over the leading axis: with channels last, XLA transposed the activations around every convolution
+# and its gradient, most of the S4 step's time on the CPU.
 S4Layer = nn.vmap(
-    S4SSM, in_axes=-1, out_axes=-1, variable_axes={"params": 0}, split_rngs={"params": True}
+    S4SSM, in_axes=0, out_axes=0, variable_axes={"params": 0}, split_rngs={"params": True}
 )
 
 
+class FeatureDense(nn.Module):
+    """nn.Dense on the features on `axis` of x, with nn.Dense's parameters ("kernel" [F, features],
+    "bias" [features]) and initialisers, so weights are interchangeable with it. The new features lead
+    the output (`leading`) or trail it: one product, no transposed copy of x."""
+
+    features: int
+    axis: int = 0
+    leading: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        axis = self.axis % x.ndim
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[axis], self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        if not self.leading:
+            return jax.lax.dot_general(x, kernel, (((axis,), (0,)), ((), ()))) + bias
+        y = jax.lax.dot_general(kernel, x, (((0,), (axis,)), ((), ())))  # [features, rest of x]
+        return y + bias.reshape((-1,) + (1,) * (y.ndim - 1))
+
+
 class S4Block(nn.Module):
-    """Prenorm residual block: x + Dropout(Dense(Dropout(GELU(S4(LayerNorm(x))))))."""
+    """Prenorm residual block: x + Dropout(Dense(Dropout(GELU(S4(LayerNorm(x)))))), on x [H, N, L]."""
 
     layer: int
     hidden: int
@@ -170,14 +193,18 @@ class S4Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, train):
-        y = S4Layer(N=self.hidden, name="s4")(nn.LayerNorm()(x))
+        norm = nn.LayerNorm(reduction_axes=0, feature_axes=0, name="LayerNorm_0")
+        y = S4Layer(N=self.hidden, name="s4")(norm(x))
         y = nn.Dropout(self.dropout, deterministic=not train)(nn.gelu(y))
-        y = nn.Dropout(self.dropout, deterministic=not train)(nn.Dense(self.layer)(y))
+        y = nn.Dropout(self.dropout, deterministic=not train)(FeatureDense(self.layer, name="Dense_0")(y))
         return x + y
 
 
 class S4Classifier(nn.Module):
-    """Dense encoder -> n_layers S4 blocks -> mean over time -> Dense (Annotated S4 classifier)."""
+    """Dense encoder -> n_layers S4 blocks -> mean over time -> Dense (Annotated S4 classifier).
+
+    Takes x [..., L, F] like the other models; inside, activations are [channels, samples, time]
+    (see S4Layer). Parameter names and shapes are those of the channels-last layout of nn.Dense."""
 
     n_classes: int
     layer: int
@@ -187,11 +214,13 @@ class S4Classifier(nn.Module):
 
     @nn.compact
     def __call__(self, x, train=False):
-        x = nn.Dense(self.layer)(x)
-        for _ in range(self.n_layers):
-            x = S4Block(self.layer, self.hidden, self.dropout)(x, train)
-        return nn.Dense(self.n_classes)(x.mean(axis=-2))  # mean-pool over time
-
+        lead, (L, F) = x.shape[:-2], x.shape[-2:]
+        x = x.reshape(-1, L, F)
+        x = FeatureDense(self.layer, axis=-1, name="Dense_0")(x)  # [H, N, L]
+        for i in range(self.n_layers):
+            x = S4Block(self.layer, self.hidden, self.dropout, name=f"S4Block_{i}")(x, train)
+        logits = FeatureDense(self.n_classes, leading=False, name="Dense_1")(x.mean(axis=-1))  # mean over time
+        return logits.reshape(lead + (self.n_classes,))
 
 
 def ssm_param_mask(params):
