@@ -190,3 +190,53 @@ def test_conv_frontend_frames_compute_flax_strided_convolution():
         p = model.init(jax.random.PRNGKey(0), x[:, :, :1])["params"]
         assert model.apply({"params": p}, x[:, :, :1]).shape == (3, 10)
         assert p["conv"]["kernel"].shape == (250, 8)
+
+
+def test_s4_channels_first_computes_the_channels_last_network():
+    """The channels-first S4 (activations [H, N, L] inside) is the Annotated-S4 network written channels last:
+    the same parameters, and with them the logits of a plain channels-last forward pass built from the
+    same pieces (nn.Dense, nn.LayerNorm, S4SSM vmapped over the last axis), for any leading batch axes."""
+    import flax.linen as nn
+
+    from advrepro.models.s4 import S4Classifier
+
+    class ChannelsLast(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Dense(8)(x)
+            for i in range(2):
+                layer = nn.vmap(S4SSM, in_axes=-1, out_axes=-1, variable_axes={"params": 0},
+                                split_rngs={"params": True})
+                y = layer(N=4, name=f"s4_{i}")(nn.LayerNorm(name=f"norm_{i}")(x))  # [..., L, H]: vmapped over H
+                x = x + nn.Dense(8, name=f"mix_{i}")(nn.gelu(y))
+            return nn.Dense(5)(x.mean(axis=-2))
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 16, 2))
+    model = S4Classifier(5, 8, 4)
+    w = model.init(jax.random.PRNGKey(0), x[0])["params"]
+    ref = {"Dense_0": w["Dense_0"], "Dense_1": w["Dense_1"]}
+    for i in range(2):
+        block = w[f"S4Block_{i}"]
+        ref |= {f"s4_{i}": block["s4"], f"norm_{i}": block["LayerNorm_0"], f"mix_{i}": block["Dense_0"]}
+    assert jax.tree.map(jnp.shape, ChannelsLast().init(jax.random.PRNGKey(0), x[0])["params"]) == \
+        jax.tree.map(jnp.shape, ref)
+    got = jax.jit(model.apply)({"params": w}, x)
+    assert got.shape == (2, 3, 5)
+    np.testing.assert_allclose(got, jax.jit(ChannelsLast().apply)({"params": ref}, x), atol=2e-6)
+
+
+def test_s4_programs_get_their_xla_options():
+    """Every program that runs S4 is compiled with S4's XLA options (no YNNPACK fusions on the CPU: they fused
+    its products with the elementwise work into slower kernels); the other models keep XLA's defaults."""
+    from advrepro.models.classifier import Classifier
+
+    x = jnp.zeros((4, 16, 2))
+    for name in ("s4", "ff"):
+        model = build_model(name, **SMALL)
+        clf = Classifier(model, patch=None, xla_options=MODELS[name].xla_options)
+        w = model.init(jax.random.PRNGKey(0), x[:1])["params"]
+        grad = jax.grad(lambda w_, x_: clf.logits(w_, x_).sum(), argnums=1)
+        hlo = clf.jit(grad).lower(w, x).compile().as_text()
+        assert (MODELS[name].xla_options != ()) == (name == "s4")
+        if jax.default_backend() == "cpu":
+            assert ("__ynn_fusion" in hlo) == (name != "s4"), name
