@@ -79,13 +79,19 @@ def _fastest(call, seconds: float, at_least: int) -> float:
     return min(times)
 
 
+def _traceable(fn):
+    """The function a jax.jit wraps: a jit compiled with XLA options (`Classifier.jit`, S4's) cannot be traced
+    inside another trace, make_jaxpr's included; the function it wraps traces to the same operations."""
+    return getattr(fn, "__wrapped__", fn)
+
+
 def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     """(FLOPs of fn(*args)'s dot_general and conv ops, FLOPs per [m, k, n] product shape, while loops counted
     once)."""
     import jax
 
     shapes, unknown = Counter(), []
-    total = _count(jax.make_jaxpr(fn)(*args).jaxpr, 1, shapes, unknown)
+    total = _count(jax.make_jaxpr(_traceable(fn))(*args).jaxpr, 1, shapes, unknown)
     return total, shapes, len(unknown)
 
 
@@ -95,7 +101,7 @@ def transcendental_counts(fn, *args) -> Counter:
     import jax
 
     counts = Counter()
-    _count(jax.make_jaxpr(fn)(*args).jaxpr, 1, Counter(), [], counts)
+    _count(jax.make_jaxpr(_traceable(fn))(*args).jaxpr, 1, Counter(), [], counts)
     return counts
 
 

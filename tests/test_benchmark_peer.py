@@ -94,6 +94,9 @@ def test_matmul_flops_count_every_trip_of_a_scan():
 
     total, shapes, loops = flops.matmul_flops(jax.jit(scanned), a, b)
     assert (total, dict(shapes), loops) == (7 * 2 * 4 * 3 * 5, {(4, 3, 5): 7 * 2 * 4 * 3 * 5}, 0)
+    # a jit with XLA options (S4's steps: Classifier.jit), which JAX refuses to trace inside make_jaxpr
+    with_options = jax.jit(scanned, compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""})
+    assert flops.matmul_flops(with_options, a, b)[0] == total
     assert flops.matmul_flops(lambda x: jnp.einsum("bij,bjk->bik", x, x), jnp.ones((6, 4, 4)))[0] == 2 * 6 * 4 ** 3
     x, k = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 16))
     conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",  # noqa: E731

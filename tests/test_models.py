@@ -235,7 +235,7 @@ def test_s4_programs_get_their_xla_options():
         model = build_model(name, **SMALL)
         clf = Classifier(model, patch=None, xla_options=MODELS[name].xla_options)
         w = model.init(jax.random.PRNGKey(0), x[:1])["params"]
-        grad = jax.grad(lambda w_, x_: clf.logits(w_, x_).sum(), argnums=1)
+        grad = jax.grad(lambda w_, x_, clf=clf: clf.logits(w_, x_).sum(), argnums=1)
         hlo = clf.jit(grad).lower(w, x).compile().as_text()
         assert (MODELS[name].xla_options != ()) == (name == "s4")
         if jax.default_backend() == "cpu":
