@@ -225,18 +225,23 @@ def test_s4_channels_first_computes_the_channels_last_network():
     np.testing.assert_allclose(got, jax.jit(ChannelsLast().apply)({"params": ref}, x), atol=2e-6)
 
 
-def test_s4_programs_get_their_xla_options():
+def test_s4_programs_get_their_xla_options(raw_params):
     """Every program that runs S4 is compiled with S4's XLA options (no YNNPACK fusions on the CPU: they fused
-    its products with the elementwise work into slower kernels); the other models keep XLA's defaults."""
-    from advrepro.models.classifier import Classifier
+    its products with the elementwise work into slower kernels); the other models keep XLA's defaults. The
+    classifiers come from `classifier_for`, as every job builds them."""
+    from advrepro.experiments import SCENARIOS, Experiment
+    from advrepro.models.classifier import classifier_for, init_weights
+    from advrepro.spec import experiment_spec
 
-    x = jnp.zeros((4, 16, 2))
+    from .conftest import tiny_params
+
+    p = tiny_params(raw_params, models=("ff", "s4"))
+    x = np.zeros((4, p["mnist"]["data"]["image_size"], p["mnist"]["data"]["image_size"], 1), np.float32)
     for name in ("s4", "ff"):
-        model = build_model(name, **SMALL)
-        clf = Classifier(model, patch=None, xla_options=MODELS[name].xla_options)
-        w = model.init(jax.random.PRNGKey(0), x[:1])["params"]
+        clf = classifier_for(experiment_spec(p, Experiment("mnist", name, SCENARIOS["plain"])), 10)
+        w = init_weights(clf, 0, x)
         grad = jax.grad(lambda w_, x_, clf=clf: clf.logits(w_, x_).sum(), argnums=1)
-        hlo = clf.jit(grad).lower(w, x).compile().as_text()
+        hlo = clf.jit(grad).lower(w, jnp.asarray(x)).compile().as_text()
         assert (MODELS[name].xla_options != ()) == (name == "s4")
         if jax.default_backend() == "cpu":
             assert ("__ynn_fusion" in hlo) == (name != "s4"), name

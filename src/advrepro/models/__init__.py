@@ -76,8 +76,8 @@ class Model:
 
 # S4 on the CPU: XLA's YNNPACK fusions put its channels-first products together with the elementwise work around
 # them (LayerNorm, GELU, their gradients) into single kernels that ran 2.5x slower than XLA's own loops beside
-# a plain product (offline Algorithm 1 step: 88 against 36 ms). The option names the CPU backend and changes
-# nothing on a GPU.
+# a plain product (offline Algorithm 1 step: 88 against 36 ms). The option is one of the CPU backend's, which a
+# GPU compilation does not read (not yet run on a GPU here).
 S4_XLA_OPTIONS = (("xla_cpu_experimental_ynn_fusion_type", ""),)
 
 
