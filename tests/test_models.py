@@ -9,7 +9,6 @@ import pytest
 from advrepro.models import MODEL_NAMES, MODELS, build_model
 from advrepro.models.s4 import (
     S4SSM,
-    S4Layer,
     causal_convolution,
     discrete_DPLR,
     kernel_DPLR,
@@ -106,10 +105,18 @@ def test_conv_view_equals_recurrent_view(step):
 def test_s4_layer_equals_its_recurrence():
     """The H-channel S4 module (conv view, float32) == per-channel discretised recurrence + D u."""
     H, N, L = 3, 8, 16
+    import flax.linen as nn
+
+    from advrepro.models.s4 import s4_layer
+
+    class Layer(nn.Module):
+        @nn.compact
+        def __call__(self, u):
+            return s4_layer(u, N)
+
     u = jax.random.normal(jax.random.PRNGKey(2), (H, 2, L))  # channels first, time last
-    layer = S4Layer(N=N)
-    params = jax.jit(layer.init)(jax.random.PRNGKey(3), u)["params"]
-    y = jax.jit(layer.apply)({"params": params}, u)
+    params = jax.jit(Layer().init)(jax.random.PRNGKey(3), u)["params"]["s4"]
+    y = jax.jit(Layer().apply)({"params": {"s4": params}}, u)
     assert y.shape == u.shape
     assert len(np.unique(np.asarray(params["log_step"]))) == H  # channels get their own steps
 
@@ -170,6 +177,56 @@ def test_causal_convolution_matches_numpy(L):
     expected = np.stack([np.convolve(row, K)[:L] for row in u])
     np.testing.assert_allclose(np.asarray(causal_convolution(jnp.asarray(u), jnp.asarray(K))), expected,
                                rtol=1e-4, atol=1e-4)
+    # one kernel per channel: K [H, L] on u [H, ..., L]
+    u, K = rng.normal(size=(2, 3, 2, L)), rng.normal(size=(2, L))
+    expected = np.stack([[[np.convolve(row, K[h])[:L] for row in rows] for rows in u[h]] for h in range(2)])
+    np.testing.assert_allclose(np.asarray(causal_convolution(jnp.asarray(u), jnp.asarray(K))), expected,
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("axis,leading", [(0, True), (-1, True), (1, True), (0, False), (-1, False)])
+def test_feature_mix_gradients_are_those_of_its_product(axis, leading):
+    """FeatureDense's product has hand-written cotangents (each in its primal's layout): they must be the
+    autodiff gradients of the same dot_general, under jit and vmap too."""
+    from advrepro.models.s4 import _mix, mix
+
+    x = jnp.moveaxis(jax.random.normal(jax.random.PRNGKey(0), (6, 3, 5)), 0, axis)  # 6 features on `axis`
+    kernel = jax.random.normal(jax.random.PRNGKey(1), (6, 4))
+    out = jax.random.normal(jax.random.PRNGKey(2), _mix(kernel, x, axis, leading).shape)
+    loss = lambda f: (lambda k, xx: jnp.sum(f(k, xx, axis, leading) * out))
+    ours, ref = jax.grad(loss(mix), (0, 1)), jax.grad(loss(_mix), (0, 1))
+    for got, want in zip(jax.jit(ours)(kernel, x), ref(kernel, x), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    batched = jax.vmap(ours, in_axes=(None, 0)), jax.vmap(ref, in_axes=(None, 0))
+    xs = jnp.stack([x, 2 * x])
+    for got, want in zip(batched[0](kernel, xs), batched[1](kernel, xs), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_s4_copies_in_one_call_share_their_samples_dropout_masks():
+    """S4 takes robust training's copies [B, C, L, F] in one call (Model.batched_copies): its logits are those
+    of the copies mapped over with one key (the masks every other model gets), and copy c of sample b sees
+    b's mask as the clean call draws it."""
+    import dataclasses
+
+    from advrepro.models.classifier import Classifier
+    from advrepro.robust import copies_logits
+
+    assert [n for n in MODEL_NAMES if MODELS[n].batched_copies] == ["s4"]
+    model = build_model("s4", n_classes=5, layer=8, hidden=4, dropout=0.3)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 16, 2))  # [B, C, L, F]
+    w = model.init(jax.random.PRNGKey(1), x[:, 0])["params"]
+    clf = Classifier(model, patch=None, batched_copies=True)
+    key = jax.random.PRNGKey(7)
+    one_call = copies_logits(clf.training_logits(key), w, x)
+    mapped = copies_logits(dataclasses.replace(clf, batched_copies=False).training_logits(key), w, x)
+    assert one_call.shape == (3, 4, 5)
+    np.testing.assert_allclose(one_call, mapped, atol=1e-5)
+    np.testing.assert_allclose(clf.training_logits(key)(w, x[:, 1]), one_call[:, 1], atol=1e-5)
+    # the masks do act: another key, other logits; no dropout at evaluation
+    assert float(jnp.max(jnp.abs(copies_logits(clf.training_logits(jax.random.PRNGKey(8)), w, x) - one_call))) > 0.1
+    np.testing.assert_allclose(clf.logits(w, x), model.apply({"params": w}, x.reshape(12, 16, 2)).reshape(3, 4, 5),
+                               atol=1e-5)
 
 
 def test_conv_frontend_frames_compute_flax_strided_convolution():

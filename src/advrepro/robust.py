@@ -70,6 +70,16 @@ def targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize, key=
     return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
 
 
+def copies_logits(train_logits_fn, params, copies):
+    """Training-mode logits [B, C, classes] of copies [B, C, ...], every copy with its sample's dropout mask:
+    mapped over the copy axis with one key, or one call where the model shares its masks over the copies
+    itself (`train_logits_fn.batched_copies`, models.Model.batched_copies: mapped, S4's channels-first
+    activations were transposed around every product of the step)."""
+    if getattr(train_logits_fn, "batched_copies", False):
+        return train_logits_fn(params, copies)
+    return jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=1, out_axes=1)(copies)
+
+
 def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm, all_classes=True):
     """Algorithm 1 / 2 loss from the attacked copies [B, C, ...] (computed beforehand, without
     gradient to the weights: Danskin's theorem), plus the clean logits of the batch. all_classes=False:
@@ -81,7 +91,7 @@ def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm, all_classes
     uniform outputs, and the LSTM collapsed to them).
     """
     clean_logits = train_logits_fn(params, x)
-    adv_logits = jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=1, out_axes=1)(copies)
+    adv_logits = copies_logits(train_logits_fn, params, copies)
     n_copies = copies.shape[1]
     ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_copies,)))
     if all_classes:  # copy j = y is the clean sample: not one of the attacks (targeted copies exclude y)

@@ -97,7 +97,7 @@ def make_train_step(clf: Classifier, tx, spec: ExperimentSpec, n_classes: int, s
         trainable = clf.trainable(p)
 
         def loss_fn(t):
-            return defence.loss(lambda ww, xx: clf.train_logits(ww, xx, k_drop), clf.with_trainable(p, t), x, y,
+            return defence.loss(clf.training_logits(k_drop), clf.with_trainable(p, t), x, y,
                                 attacked, robust)
 
         (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)

@@ -72,6 +72,9 @@ class Model:
     param_groups: Callable = all_regular  # weights -> pytree of "regular" | "ssm"
     # XLA options for every program that runs this model (jax.jit's compiler_options; see `Classifier.jit`)
     xla_options: tuple[tuple[str, str], ...] = ()
+    # The module takes robust training's copies [B, C, ...] in one call, all copies of sample b with b's dropout
+    # mask (see robust.copies_logits); else the copies are mapped over with one key (jax.vmap).
+    batched_copies: bool = False
 
 
 # S4 on the CPU: XLA's YNNPACK fusions put its channels-first products together with the elementwise work around
@@ -85,7 +88,8 @@ MODELS: Registry[Model] = Registry("model", [
     Model("ff", "FF", lazy("ff", "build")),
     Model("gru", "GRU", lazy("rnn", "build_gru")),
     Model("lstm", "LSTM", lazy("rnn", "build_lstm")),
-    Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups"), xla_options=S4_XLA_OPTIONS),
+    Model("s4", "S4", lazy("s4", "build"), param_groups=lazy("s4", "param_groups"), xla_options=S4_XLA_OPTIONS,
+          batched_copies=True),
     Model("cnn", "CNN", lazy("cnn", "build"), input="image"),
     Model("convnet", "ConvNet", lazy("convnet", "build"), input="image"),
 ])

@@ -47,6 +47,7 @@ class Classifier:
     stochastic: bool = False
     collections: tuple = ()
     xla_options: tuple = ()  # the model's XLA options (models.Model.xla_options), for `jit`
+    batched_copies: bool = False  # models.Model.batched_copies
 
     def jit(self, fn, **kwargs):
         """jax.jit(fn, **kwargs) compiled with the model's XLA options: every program running it uses this."""
@@ -89,6 +90,10 @@ class Classifier:
                                     mutable=["batch_stats"])[0]
         return self.model.apply(self._variables(weights), self.sequence(x), train=True, rngs=self._rngs(key, True))
 
+    def training_logits(self, key) -> TrainingLogits:
+        """train_logits with the step's dropout key, as a defence's loss takes it: fn(weights, x)."""
+        return TrainingLogits(self, key)
+
     def trainable(self, weights):
         return weights["params"] if self.collections else weights
 
@@ -118,7 +123,23 @@ def classifier_for(spec, n_classes: int) -> Classifier:
                                   dropout=dropout, s4_layers=arch.s4_layers, conv=arch.conv, frame_norm=frame_norm,
                                   **dataclasses.asdict(variant)),
                       patch=patch, stochastic=variant.stochastic, collections=weight_collections(variant),
-                      xla_options=MODELS[exp.model].xla_options)
+                      xla_options=MODELS[exp.model].xla_options, batched_copies=MODELS[exp.model].batched_copies)
+
+
+@dataclass(frozen=True)
+class TrainingLogits:
+    """fn(weights, x): the classifier's training-mode logits with one dropout key. `batched_copies` tells
+    robust.copies_logits that the model takes copies [B, C, ...] in one call, with sample b's mask on all of
+    b's copies."""
+    classifier: Classifier
+    key: object
+
+    @property
+    def batched_copies(self) -> bool:
+        return self.classifier.batched_copies
+
+    def __call__(self, weights, x):
+        return self.classifier.train_logits(weights, x, self.key)
 
 
 def init_weights(clf: Classifier, seed: int, sample: np.ndarray):

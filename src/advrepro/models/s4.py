@@ -80,18 +80,21 @@ DIRECT_CONV_MAX_L = 128  # below this, a Toeplitz matmul beats the FFT on the CP
 
 
 def causal_convolution(u, K):
-    """y_k = sum_{j<=k} K_j u_{k-j} along the last axis of u (any leading batch axes).
+    """y_k = sum_{j<=k} K_j u_{k-j} along the last axis of u. K [L] is one kernel for all of u; K [H, L]
+    gives each slice u[h] (u [H, ..., L]) its own kernel.
 
-    Short sequences: one matmul with the lower-triangular Toeplitz matrix of K. Long ones: FFT,
-    zero-padded to 2L so that the FFT's circular convolution becomes a causal linear one."""
-    L = u.shape[-1]
-    assert K.shape[-1] == L, (K.shape, u.shape)
+    Short sequences: one product with the lower-triangular Toeplitz matrix of K (batched over H). Long
+    ones: FFT, zero-padded to 2L so that the FFT's circular convolution becomes a causal linear one."""
+    L, lead = u.shape[-1], K.ndim - 1
+    assert K.shape[-1] == L and K.shape[:-1] == u.shape[:lead], (K.shape, u.shape)
     if L <= DIRECT_CONV_MAX_L:
         lag = jnp.arange(L)[:, None] - jnp.arange(L)[None, :]
-        toeplitz = jnp.where(lag >= 0, K[jnp.clip(lag, 0)], 0.0)  # [out k, in j] = K_{k-j}
-        return u @ toeplitz.T
-    y = jnp.fft.irfft(jnp.fft.rfft(u, 2 * L) * jnp.fft.rfft(K, 2 * L), 2 * L)
-    return y[..., :L]
+        toeplitz = jnp.where(lag >= 0, K[..., jnp.clip(lag, 0)], 0.0)  # [..., out k, in j] = K_{k-j}
+        batch = tuple(range(lead))
+        return jax.lax.dot_general(u, toeplitz, (((u.ndim - 1,), (lead + 1,)), (batch, batch)))
+    Kf = jnp.fft.rfft(K, 2 * L)
+    Kf = Kf.reshape(Kf.shape[:-1] + (1,) * (u.ndim - K.ndim) + Kf.shape[-1:])
+    return jnp.fft.irfft(jnp.fft.rfft(u, 2 * L) * Kf, 2 * L)[..., :L]
 
 
 def discrete_DPLR(Lambda, P, Q, B, C, step, L):
@@ -149,19 +152,62 @@ class S4SSM(nn.Module):
         step = jnp.exp(self.log_step)
         return Lambda, cplx(self.P), cplx(self.B), cplx(self.C), self.D, step
 
-    def __call__(self, u):
+    def kernel(self, L: int):
+        """(K [L], D): the convolution kernel for inputs of length L and the skip weight."""
         Lambda, P, B, C, D, step = self.ssm()
-        K = kernel_DPLR(Lambda, P, P, B, C, step, u.shape[-1])
+        return kernel_DPLR(Lambda, P, P, B, C, step, L), D
+
+    def __call__(self, u):
+        K, D = self.kernel(u.shape[-1])
         return causal_convolution(u, K) + D * u
 
 
-# H independent channels: u [H, ..., L] -> [H, ..., L], each channel with its own parameters. The
-# channel axis leads (and time is last) so that the per-channel convolutions are one batched product
-# over the leading axis: with channels last, XLA transposed the activations around every convolution
-# and its gradient, most of the S4 step's time on the CPU.
-S4Layer = nn.vmap(
-    S4SSM, in_axes=0, out_axes=0, variable_axes={"params": 0}, split_rngs={"params": True}
-)
+def s4_layer(u, N: int, name: str = "s4"):
+    """H = u.shape[0] independent S4 channels on u [H, ..., L] -> [H, ..., L], each with its own
+    parameters (S4SSM's, stacked on axis 0 under `name`); call it inside a compact method.
+
+    Only the kernels are computed per channel (vmapped); the convolutions are one product batched over
+    the leading channel axis. The channels lead so that no layout change is needed around them: with
+    channels last, or with the whole layer vmapped over them, XLA transposed the activations around
+    every convolution and its gradient, most of the S4 step's time on the CPU."""
+    channels = nn.vmap(S4SSM, in_axes=None, out_axes=0, axis_size=u.shape[0], methods=["kernel"],
+                       variable_axes={"params": 0}, split_rngs={"params": True})
+    K, D = channels(N=N, name=name).kernel(u.shape[-1])  # [H, L], [H]
+    return causal_convolution(u, K) + D.reshape((-1,) + (1,) * (u.ndim - 1)) * u
+
+
+def _mix(kernel, x, axis, leading):
+    """kernel [F, G] applied to the features on `axis` of x: [G, rest of x] (leading) or [rest of x, G]."""
+    axis %= x.ndim
+    if leading:
+        return jax.lax.dot_general(kernel, x, (((0,), (axis,)), ((), ())))
+    return jax.lax.dot_general(x, kernel, (((axis,), (0,)), ((), ())))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def mix(kernel, x, axis, leading):
+    return _mix(kernel, x, axis, leading)
+
+
+def _mix_fwd(kernel, x, axis, leading):
+    return _mix(kernel, x, axis, leading), (kernel, x)
+
+
+def _mix_bwd(axis, leading, res, g):
+    # JAX's transpose of dot_general puts the other operand's free axes last and then transposes; with
+    # the channels leading, that transposed every activation gradient. These products give each
+    # cotangent in its primal's layout.
+    kernel, x = res
+    axis %= x.ndim
+    rest = [a for a in range(x.ndim) if a != axis]
+    g_feat = 0 if leading else g.ndim - 1
+    g_rest = [a for a in range(g.ndim) if a != g_feat]
+    dx = jnp.moveaxis(jax.lax.dot_general(kernel, g, (((1,), (g_feat,)), ((), ()))), 0, axis)
+    dkernel = jax.lax.dot_general(x, g, ((tuple(rest), tuple(g_rest)), ((), ())))
+    return dkernel, dx
+
+
+mix.defvjp(_mix_fwd, _mix_bwd)
 
 
 class FeatureDense(nn.Module):
@@ -178,25 +224,30 @@ class FeatureDense(nn.Module):
         axis = self.axis % x.ndim
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[axis], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        y = mix(kernel, x, axis, self.leading)
         if not self.leading:
-            return jax.lax.dot_general(x, kernel, (((axis,), (0,)), ((), ()))) + bias
-        y = jax.lax.dot_general(kernel, x, (((0,), (axis,)), ((), ())))  # [features, rest of x]
+            return y + bias
         return y + bias.reshape((-1,) + (1,) * (y.ndim - 1))
 
 
 class S4Block(nn.Module):
-    """Prenorm residual block: x + Dropout(Dense(Dropout(GELU(S4(LayerNorm(x)))))), on x [H, N, L]."""
+    """Prenorm residual block: x + Dropout(Dense(Dropout(GELU(S4(LayerNorm(x)))))), on x [H, N, L] where
+    the N rows are `samples` samples' groups of copies: a dropout mask is drawn per sample, its copies share it."""
 
     layer: int
     hidden: int
     dropout: float
 
     @nn.compact
-    def __call__(self, x, train):
+    def __call__(self, x, train, samples):
+        def dropout(y):  # the mask of [H, samples, 1, L]: the same random bits as one of [H, samples, L]
+            h, n, length = y.shape
+            drop = nn.Dropout(self.dropout, broadcast_dims=(2,), deterministic=not train)
+            return drop(y.reshape(h, samples, n // samples, length)).reshape(y.shape)
+
         norm = nn.LayerNorm(reduction_axes=0, feature_axes=0, name="LayerNorm_0")
-        y = S4Layer(N=self.hidden, name="s4")(norm(x))
-        y = nn.Dropout(self.dropout, deterministic=not train)(nn.gelu(y))
-        y = nn.Dropout(self.dropout, deterministic=not train)(FeatureDense(self.layer, name="Dense_0")(y))
+        y = dropout(nn.gelu(s4_layer(norm(x), self.hidden)))
+        y = dropout(FeatureDense(self.layer, name="Dense_0")(y))
         return x + y
 
 
@@ -204,7 +255,9 @@ class S4Classifier(nn.Module):
     """Dense encoder -> n_layers S4 blocks -> mean over time -> Dense (Annotated S4 classifier).
 
     Takes x [..., L, F] like the other models; inside, activations are [channels, samples, time]
-    (see S4Layer). Parameter names and shapes are those of the channels-last layout of nn.Dense."""
+    (see s4_layer). Parameter names and shapes are those of the channels-last layout of nn.Dense.
+    Dropout draws one mask per index of x's first axis, shared by any further leading axes: robust training
+    passes its copies [B, C, L, F] in one call (models.Model.batched_copies), each copy with its sample's mask."""
 
     n_classes: int
     layer: int
@@ -218,7 +271,7 @@ class S4Classifier(nn.Module):
         x = x.reshape(-1, L, F)
         x = FeatureDense(self.layer, axis=-1, name="Dense_0")(x)  # [H, N, L]
         for i in range(self.n_layers):
-            x = S4Block(self.layer, self.hidden, self.dropout, name=f"S4Block_{i}")(x, train)
+            x = S4Block(self.layer, self.hidden, self.dropout, name=f"S4Block_{i}")(x, train, lead[0] if lead else 1)
         logits = FeatureDense(self.n_classes, leading=False, name="Dense_1")(x.mean(axis=-1))  # mean over time
         return logits.reshape(lead + (self.n_classes,))
 
