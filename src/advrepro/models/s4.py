@@ -92,9 +92,40 @@ def causal_convolution(u, K):
         toeplitz = jnp.where(lag >= 0, K[..., jnp.clip(lag, 0)], 0.0)  # [..., out k, in j] = K_{k-j}
         batch = tuple(range(lead))
         return jax.lax.dot_general(u, toeplitz, (((u.ndim - 1,), (lead + 1,)), (batch, batch)))
-    Kf = jnp.fft.rfft(K, 2 * L)
-    Kf = Kf.reshape(Kf.shape[:-1] + (1,) * (u.ndim - K.ndim) + Kf.shape[-1:])
-    return jnp.fft.irfft(jnp.fft.rfft(u, 2 * L) * Kf, 2 * L)[..., :L]
+    return fft_convolution(u, K)
+
+
+@jax.custom_vjp
+def fft_convolution(u, K):
+    """causal_convolution's FFT branch."""
+    return _fft_convolution_fwd(u, K)[0]
+
+
+def _on(u, Kf):
+    """The kernels' spectra Kf [*C, L + 1] shaped to broadcast over u [*C, ..., L]."""
+    return Kf.reshape(Kf.shape[:-1] + (1,) * (u.ndim - Kf.ndim) + Kf.shape[-1:])
+
+
+def _fft_convolution_fwd(u, K):
+    L = u.shape[-1]
+    Kf, Uf = jnp.fft.rfft(K, 2 * L), jnp.fft.rfft(u, 2 * L)
+    return jnp.fft.irfft(Uf * _on(u, Kf), 2 * L)[..., :L], (Uf, Kf)
+
+
+def _fft_convolution_bwd(res, g):
+    # Both cotangents are correlations, one rfft and one irfft each. JAX's transpose of rfft is a complex
+    # FFT of the zero-padded full spectrum and its transpose of irfft scales the spectrum (the thesis-size
+    # S4 step spent over a second in them).
+    Uf, Kf = res
+    L = g.shape[-1]
+    G = jnp.fft.rfft(g, 2 * L)
+    du = jnp.fft.irfft(G * jnp.conj(_on(g, Kf)), 2 * L)[..., :L]
+    shared = tuple(range(Kf.ndim - 1, g.ndim - 1))  # the axes of u that one kernel convolves
+    dK = jnp.fft.irfft(jnp.sum(G * jnp.conj(Uf), axis=shared), 2 * L)[..., :L]
+    return du, dK
+
+
+fft_convolution.defvjp(_fft_convolution_fwd, _fft_convolution_bwd)
 
 
 def discrete_DPLR(Lambda, P, Q, B, C, step, L):
