@@ -184,6 +184,25 @@ def test_causal_convolution_matches_numpy(L):
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("u_shape,k_shape", [((3, 2, 200), (3, 200)), ((4, 200), (200,)), ((1, 5, 200), (1, 200))])
+def test_fft_convolution_gradients_are_those_of_autodiff(u_shape, k_shape):
+    """The FFT convolution's hand-written cotangents (correlations) equal JAX's autodiff of the same FFTs,
+    for one kernel per channel, one for all rows, and a single channel."""
+    from advrepro.models.s4 import fft_convolution
+
+    def autodiffed(u, K):
+        L = u.shape[-1]
+        Kf = jnp.fft.rfft(K, 2 * L)
+        Kf = Kf.reshape(Kf.shape[:-1] + (1,) * (u.ndim - K.ndim) + Kf.shape[-1:])
+        return jnp.fft.irfft(jnp.fft.rfft(u, 2 * L) * Kf, 2 * L)[..., :L]
+
+    u, K, out = (jax.random.normal(jax.random.PRNGKey(i), s) for i, s in enumerate((u_shape, k_shape, u_shape)))
+    grads = lambda conv: jax.jit(jax.grad(lambda u, K: jnp.sum(conv(u, K) * out), (0, 1)))(u, K)
+    for got, want in zip(grads(fft_convolution), grads(autodiffed), strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(want))))
+
+
 @pytest.mark.parametrize("axis,leading", [(0, True), (-1, True), (1, True), (0, False), (-1, False)])
 def test_feature_mix_gradients_are_those_of_its_product(axis, leading):
     """FeatureDense's product has hand-written cotangents (each in its primal's layout): they must be the
