@@ -85,23 +85,32 @@ def _traceable(fn):
     return getattr(fn, "__wrapped__", fn)
 
 
+def _live_jaxpr(fn, *args):
+    """fn(*args)'s jaxpr without the equations none of its outputs needs (scan bodies included): a hand-written
+    cotangent (S4's custom VJPs) computes every input's, and where only the input's is used (the attack's
+    gradient) XLA drops the rest, so counting them would count work no program does."""
+    import jax
+    from jax._src.interpreters import partial_eval as pe  # dce_jaxpr: JAX's own dead-code elimination
+
+    jaxpr = jax.make_jaxpr(_traceable(fn))(*args).jaxpr
+    return pe.dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars))[0]
+
+
 def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     """(FLOPs of fn(*args)'s dot_general and conv ops, FLOPs per [m, k, n] product shape, while loops counted
     once)."""
-    import jax
 
     shapes, unknown = Counter(), []
-    total = _count(jax.make_jaxpr(_traceable(fn))(*args).jaxpr, 1, shapes, unknown)
+    total = _count(_live_jaxpr(fn, *args), 1, shapes, unknown)
     return total, shapes, len(unknown)
 
 
 def transcendental_counts(fn, *args) -> Counter:
     """{function: elements evaluated} of fn(*args)'s transcendental functions (sigmoid, tanh, exp, erf, ...), every
     scan body times its length: the gates and activations an implementation of the same step must evaluate."""
-    import jax
 
     counts = Counter()
-    _count(jax.make_jaxpr(_traceable(fn))(*args).jaxpr, 1, Counter(), [], counts)
+    _count(_live_jaxpr(fn, *args), 1, Counter(), [], counts)
     return counts
 
 

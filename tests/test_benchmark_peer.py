@@ -97,6 +97,9 @@ def test_matmul_flops_count_every_trip_of_a_scan():
     # a jit with XLA options (S4's steps: Classifier.jit), which JAX refuses to trace inside make_jaxpr
     with_options = jax.jit(scanned, compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""})
     assert flops.matmul_flops(with_options, a, b)[0] == total
+    # products no output needs are not counted, in a scan's body too (a custom VJP's unused weight cotangent)
+    dead = lambda a, b: jax.lax.scan(lambda c, _: (c, (c @ b, c.sum())[1]), a, None, length=7)[1]  # noqa: E731
+    assert flops.matmul_flops(dead, a, b)[0] == 0
     assert flops.matmul_flops(lambda x: jnp.einsum("bij,bjk->bik", x, x), jnp.ones((6, 4, 4)))[0] == 2 * 6 * 4 ** 3
     x, k = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 16))
     conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",  # noqa: E731
