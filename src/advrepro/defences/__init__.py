@@ -8,7 +8,8 @@ captions print, and the two halves of a min-max training step:
   stochastic model's noise;
 - `loss(train_logits, weights, x, y, attacked, spec)` -> (loss, clean logits): the outer objective.
 `spec` is the scenario's `spec.DefenceSpec` (algorithm, epsilon, K, stepsize, ...); `train_logits(weights, x)` gives the
-training-mode logits (dropout) of the classifier.
+training-mode logits (dropout) of the classifier (`Classifier.training_logits`; copies of a batch go through
+`robust.copies_logits`, which keeps each sample's dropout mask on its copies).
 
 One module per defence (plain.py, minmax.py), imported when a step is built. Adding a defence: its
 module and one line in DEFENCES (and its name in a params section's `algorithm`).
