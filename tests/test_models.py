@@ -246,6 +246,14 @@ def test_s4_copies_in_one_call_share_their_samples_dropout_masks():
     assert float(jnp.max(jnp.abs(copies_logits(clf.training_logits(jax.random.PRNGKey(8)), w, x) - one_call))) > 0.1
     np.testing.assert_allclose(clf.logits(w, x), model.apply({"params": w}, x.reshape(12, 16, 2)).reshape(3, 4, 5),
                                atol=1e-5)
+    # behind the front ends (raw audio: strided convolution; Mel spectrograms: FrameNorm) as well
+    for front in (dict(conv=(8, 250, 125)), dict(frame_norm=True)):
+        model = build_model("s4", n_classes=5, layer=8, hidden=4, dropout=0.3, **front)
+        x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 1000 if "conv" in front else 16, 1))
+        w = model.init(jax.random.PRNGKey(1), x[:, 0])["params"]
+        clf = Classifier(model, patch=None, batched_copies=True)
+        mapped = copies_logits(dataclasses.replace(clf, batched_copies=False).training_logits(key), w, x)
+        np.testing.assert_allclose(copies_logits(clf.training_logits(key), w, x), mapped, atol=1e-5)
 
 
 def test_conv_frontend_frames_compute_flax_strided_convolution():

@@ -7,15 +7,15 @@ import jax.numpy as jnp
 
 
 def frames(x, kernel: int, stride: int):
-    """[B, L, C] -> [B, n, kernel * C]: the windows of a "VALID" 1D convolution (kernel a multiple of
+    """[..., L, C] -> [..., n, kernel * C]: the windows of a "VALID" 1D convolution (kernel a multiple of
     stride), built from reshapes. A convolution written as frames @ W has a fast input gradient on the
     CPU; XLA's strided-convolution transpose was 30x slower than the forward pass, and the attacks and
     Algorithm 1 differentiate with respect to the input."""
-    b, length, c = x.shape
+    *lead, length, c = x.shape
     m = kernel // stride
     n_blocks = length // stride
-    blocks = x[:, :n_blocks * stride].reshape(b, n_blocks, stride * c)
-    return jnp.concatenate([blocks[:, i:n_blocks - m + 1 + i] for i in range(m)], axis=-1)
+    blocks = x[..., :n_blocks * stride, :].reshape(*lead, n_blocks, stride * c)
+    return jnp.concatenate([blocks[..., i:n_blocks - m + 1 + i, :] for i in range(m)], axis=-1)
 
 
 class ConvFrontend(nn.Module):
