@@ -99,7 +99,6 @@ def _live_jaxpr(fn, *args):
 def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     """(FLOPs of fn(*args)'s dot_general and conv ops, FLOPs per [m, k, n] product shape, while loops counted
     once)."""
-
     shapes, unknown = Counter(), []
     total = _count(_live_jaxpr(fn, *args), 1, shapes, unknown)
     return total, shapes, len(unknown)
@@ -108,7 +107,6 @@ def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
 def transcendental_counts(fn, *args) -> Counter:
     """{function: elements evaluated} of fn(*args)'s transcendental functions (sigmoid, tanh, exp, erf, ...), every
     scan body times its length: the gates and activations an implementation of the same step must evaluate."""
-
     counts = Counter()
     _count(_live_jaxpr(fn, *args), 1, Counter(), [], counts)
     return counts
