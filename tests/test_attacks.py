@@ -110,20 +110,45 @@ def test_spatial_attack_is_the_worst_case_over_its_grid(setup):
 def test_algorithm1_copies_are_vectorised_bounded_and_push_towards_their_target(setup):
     clf, p, x, y = setup
     copies = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
-    assert copies.shape == (x.shape[0], 4) + x.shape[1:]
+    assert copies.shape == (4, x.shape[0]) + x.shape[1:]  # copy-major: one block of samples per class
     for j in range(4):
-        assert _inside_ball(copies[:, j], x, EPS)
+        assert _inside_ball(copies[j], x, EPS)
     # copy j = y has a zero margin gradient: it stays the clean sample
-    same = copies[jnp.arange(len(y)), y]
+    same = copies[y, jnp.arange(len(y))]
     np.testing.assert_array_equal(same, x)
     z_clean = clf.logits(p, x)
     margins_before, margins_after = [], []
     for j in range(4):
-        z_adv = clf.logits(p, copies[:, j])
+        z_adv = clf.logits(p, copies[j])
         other = y != j
         margins_before.append(np.asarray((z_clean[:, j] - z_clean[jnp.arange(len(y)), y])[other]))
         margins_after.append(np.asarray((z_adv[:, j] - z_adv[jnp.arange(len(y)), y])[other]))
     assert np.mean(np.concatenate(margins_after)) > np.mean(np.concatenate(margins_before)) + 1.0
+
+
+@pytest.mark.parametrize("model, K", [("ff", 1), ("ff", 3), ("gru", 2)])
+def test_shared_first_step_gives_the_copies_of_all_rows_byte_for_byte(setup, model, K):
+    """shared_start (deterministic models): the first step runs one forward pass of the B samples and maps its
+    VJP over the C margins; the copies are those of running all C x B rows, byte for byte, under jit as in
+    training, for every class and for the likeliest wrong classes alike."""
+    clf, p, x, y = setup
+    x, y = jnp.asarray(x[:48]), jnp.asarray(y[:48])
+    if model != "ff":
+        clf = Classifier(build_model(model, n_classes=4, layer=8, hidden=6), patch=2)
+        p = clf.model.init(jax.random.PRNGKey(1), clf.sequence(x[:1]), train=False)["params"]
+
+    def copies(shared, targets=None):
+        if targets is None:
+            fn = lambda w: robust.class_targeted_copies(clf.logits, w, x, y, 4, EPS, K, 0.15, shared_start=shared)  # noqa: E731
+        else:
+            fn = lambda w: robust.targeted_copies(clf.logits, w, x, y, targets, EPS, K, 0.15, shared_start=shared)  # noqa: E731
+        return np.asarray(jax.jit(fn)(p))
+
+    shared = copies(True)
+    np.testing.assert_array_equal(shared, copies(False))
+    assert np.abs(shared - np.asarray(x)[None]).max() > 0.1  # the step did move the copies
+    targets = robust.likeliest_wrong_classes(clf.logits, p, x, y, 2)
+    np.testing.assert_array_equal(copies(True, targets), copies(False, targets))
 
 
 def test_algorithm2_loss_averages_algorithm1_and_clean_loss(setup):
@@ -150,7 +175,7 @@ def test_targeting_the_likeliest_wrong_classes_matches_the_full_copies_on_those_
         wrong = [c for c in np.argsort(-z[i]) if c != int(y[i])]
         assert list(np.asarray(targets[i])) == wrong[:2]
     some = robust.targeted_copies(clf.logits, p, x, y, targets, EPS, 8, 0.15)
-    np.testing.assert_allclose(some, jnp.take_along_axis(full, targets[:, :, None, None, None], 1), atol=1e-6)
+    np.testing.assert_allclose(some, jnp.take_along_axis(full, targets.T[:, :, None, None, None], 0), atol=1e-6)
     l_all, _ = robust.robust_loss(clf.logits, p, x, full, y, algorithm="alg1")
     l_some, _ = robust.robust_loss(clf.logits, p, x, some, y, algorithm="alg1", all_classes=False)
     assert float(l_some) <= float(l_all) + 1e-6
@@ -211,5 +236,5 @@ def test_algorithm1_attacks_in_the_models_own_layout_to_the_same_bytes(setup):
     spec = DefenceSpec(algorithm="alg1", epsilon=EPS, K=8, stepsize=0.15, epsilon_warmup=0.0)
     on_images = jax.jit(lambda w: robust.class_targeted_copies(clf.logits, w, x, y, 4, EPS, 8, 0.15))(p)
     in_layout = jax.jit(lambda w: DEFENCES["alg1"].inner(clf, w, x, y, spec, EPS, 4))(p)
-    assert in_layout.shape == on_images.shape == (len(y), 4) + x.shape[1:]
+    assert in_layout.shape == on_images.shape == (4, len(y)) + x.shape[1:]
     np.testing.assert_array_equal(in_layout, on_images)

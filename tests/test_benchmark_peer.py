@@ -71,7 +71,7 @@ def test_same_algorithm1_loss(tm, name):
     copies = class_targeted_copies(logits, params, jnp.asarray(x), jnp.asarray(y), 10, 0.1, 2, 0.05)
     loss, _ = robust_loss(lambda w, xx: logits(w, xx), params, jnp.asarray(x), copies, jnp.asarray(y),
                           algorithm="alg1")
-    assert np.array_equal(np.asarray(copies)[np.arange(4), y], x)   # the wasted copy stays the clean sample
+    assert np.array_equal(np.asarray(copies)[y, np.arange(4)], x)   # the wasted copy stays the clean sample
     net = tm.load_flax(tm.build(name, 5, 4, 8, 6, 10), params)
     opt = tm.optimizer(net, 1e-3, 1e-3, 1e-3)
     torch_loss, _ = tm.alg1_step(net, opt, torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), 10, 0.1, 2,

@@ -223,9 +223,9 @@ def test_feature_mix_gradients_are_those_of_its_product(axis, leading):
 
 
 def test_s4_copies_in_one_call_share_their_samples_dropout_masks():
-    """S4 takes robust training's copies [B, C, L, F] in one call (Model.batched_copies): its logits are those
-    of the copies mapped over with one key (the masks every other model gets), and copy c of sample b sees
-    b's mask as the clean call draws it."""
+    """S4 takes robust training's copies in one call (Model.batched_copies; copies_logits hands it [B, C, L, F]
+    from the attack's copy-major [C, B, L, F]): its logits are those of the copies mapped over with one key
+    (the masks every other model gets), and copy c of sample b sees b's mask as the clean call draws it."""
     import dataclasses
 
     from advrepro.models.classifier import Classifier
@@ -233,24 +233,24 @@ def test_s4_copies_in_one_call_share_their_samples_dropout_masks():
 
     assert [n for n in MODEL_NAMES if MODELS[n].batched_copies] == ["s4"]
     model = build_model("s4", n_classes=5, layer=8, hidden=4, dropout=0.3)
-    x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 16, 2))  # [B, C, L, F]
-    w = model.init(jax.random.PRNGKey(1), x[:, 0])["params"]
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 3, 16, 2))  # [C, B, L, F]
+    w = model.init(jax.random.PRNGKey(1), x[0])["params"]
     clf = Classifier(model, patch=None, batched_copies=True)
     key = jax.random.PRNGKey(7)
     one_call = copies_logits(clf.training_logits(key), w, x)
     mapped = copies_logits(dataclasses.replace(clf, batched_copies=False).training_logits(key), w, x)
     assert one_call.shape == (3, 4, 5)
     np.testing.assert_allclose(one_call, mapped, atol=1e-5)
-    np.testing.assert_allclose(clf.training_logits(key)(w, x[:, 1]), one_call[:, 1], atol=1e-5)
+    np.testing.assert_allclose(clf.training_logits(key)(w, x[1]), one_call[:, 1], atol=1e-5)
     # the masks do act: another key, other logits; no dropout at evaluation
     assert float(jnp.max(jnp.abs(copies_logits(clf.training_logits(jax.random.PRNGKey(8)), w, x) - one_call))) > 0.1
-    np.testing.assert_allclose(clf.logits(w, x), model.apply({"params": w}, x.reshape(12, 16, 2)).reshape(3, 4, 5),
+    np.testing.assert_allclose(clf.logits(w, x), model.apply({"params": w}, x.reshape(12, 16, 2)).reshape(4, 3, 5),
                                atol=1e-5)
     # behind the front ends (raw audio: strided convolution; Mel spectrograms: FrameNorm) as well
     for front in (dict(conv=(8, 250, 125)), dict(frame_norm=True)):
         model = build_model("s4", n_classes=5, layer=8, hidden=4, dropout=0.3, **front)
-        x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 1000 if "conv" in front else 16, 1))
-        w = model.init(jax.random.PRNGKey(1), x[:, 0])["params"]
+        x = jax.random.normal(jax.random.PRNGKey(0), (4, 3, 1000 if "conv" in front else 16, 1))
+        w = model.init(jax.random.PRNGKey(1), x[0])["params"]
         clf = Classifier(model, patch=None, batched_copies=True)
         mapped = copies_logits(dataclasses.replace(clf, batched_copies=False).training_logits(key), w, x)
         np.testing.assert_allclose(copies_logits(clf.training_logits(key), w, x), mapped, atol=1e-5)

@@ -23,24 +23,11 @@ import jax.numpy as jnp
 from .attacks.base import cross_entropy, noise_key, project
 
 
-def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize, key=None):
-    """x [B, ...] -> attacked copies [B, C, ...], copy j pushed towards class j; step k's model noise is
-    noise_key(key, k) (stochastic models)."""
-    b = x.shape[0]
-    x0 = jnp.repeat(x[:, None], n_classes, axis=1)
-    flat_shape = (b * n_classes,) + x.shape[1:]
-    targets = jnp.arange(n_classes)
-
-    def total_margin(xs, k):
-        z = logits_fn(params, xs.reshape(flat_shape), noise_key(key, k)).reshape(b, n_classes, n_classes)
-        z_target = jnp.take_along_axis(z, jnp.broadcast_to(targets[None, :, None], (b, n_classes, 1)), -1)
-        z_true = jnp.take_along_axis(z, jnp.broadcast_to(y[:, None, None], (b, n_classes, 1)), -1)
-        return jnp.sum(z_target - z_true)
-
-    def step(k, xs):
-        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs, k)), x0, epsilon)
-
-    return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
+def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize, key=None, shared_start=False):
+    """x [B, ...] -> attacked copies [C, B, ...], copy j pushed towards class j (`targeted_copies` with every
+    class as a target; copy j = y has a zero margin and stays at x)."""
+    targets = jnp.broadcast_to(jnp.arange(n_classes), (x.shape[0], n_classes))
+    return targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize, key, shared_start)
 
 
 def likeliest_wrong_classes(logits_fn, params, x, y, n_targets, key=None):
@@ -52,47 +39,66 @@ def likeliest_wrong_classes(logits_fn, params, x, y, n_targets, key=None):
     return jax.lax.stop_gradient(jax.lax.top_k(z, n_targets)[1])
 
 
-def targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize, key=None):
-    """x [B, ...] and targets [B, T] -> attacked copies [B, T, ...], copy t pushed towards targets[:, t]."""
+def targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize, key=None, shared_start=False):
+    """x [B, ...] and targets [B, T] -> attacked copies [T, B, ...]: copy t of sample i takes K signed steps
+    up the margin Z_t - Z_{y_i}, t = targets[i, t]; step k's model noise is noise_key(key, k) (stochastic
+    models).
+
+    The copies are copy-major, one block of B rows per target: the loss maps the model over the copy axis
+    (`copies_logits`), and a map wants that axis first, so no transpose is left between the steps and the
+    loss. shared_start (deterministic models): every copy starts at its sample, so the first step runs the
+    forward pass of the B samples once and only its backward pass per copy (the pass's VJP mapped over the T
+    margins); the copies are the same bytes as with all T x B rows (tested)."""
     b, t = targets.shape
-    x0 = jnp.repeat(x[:, None], t, axis=1)
-    flat_shape = (b * t,) + x.shape[1:]
+    rows = (t * b,) + x.shape[1:]
+
+    def margin_weights(n_classes):  # [T, B, classes]: d(Z_t - Z_y)/dZ, one row block per target
+        return jax.nn.one_hot(targets.T, n_classes) - jax.nn.one_hot(y, n_classes)
 
     def total_margin(xs, k):
-        z = logits_fn(params, xs.reshape(flat_shape), noise_key(key, k)).reshape(b, t, -1)
-        z_target = jnp.take_along_axis(z, targets[:, :, None], -1)
-        z_true = jnp.take_along_axis(z, jnp.broadcast_to(y[:, None, None], (b, t, 1)), -1)
-        return jnp.sum(z_target - z_true)
+        z = logits_fn(params, xs.reshape(rows), noise_key(key, k))
+        return jnp.sum(z.reshape(t, b, -1) * margin_weights(z.shape[-1]))
 
-    def step(k, xs):
-        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs, k)), x0, epsilon)
+    def step(k, xs):  # the ball's centre x [B, ...] broadcasts over the copies: it is not stored T times
+        return project(xs + stepsize * jnp.sign(jax.grad(total_margin)(xs, k)), x, epsilon)
 
-    return jax.lax.stop_gradient(jax.lax.fori_loop(0, K, step, x0))
+    if shared_start:
+        def first(xs):  # every copy still at x: one forward pass for the B samples, its VJP mapped over T margins
+            z, vjp = jax.vjp(lambda v: logits_fn(params, v, noise_key(key, 0)), x)
+            return project(x + stepsize * jnp.sign(jax.vmap(vjp)(margin_weights(z.shape[-1]))[0]), x, epsilon)
+
+        # inside the loop, so the first step writes the loop's own buffers; outside it XLA fused it with the
+        # making of x (images cut into patches) and the offline FF step took 1.3x as long
+        def body(k, xs):
+            return jax.lax.cond(k == 0, first, lambda xs: step(k, xs), xs)
+    else:
+        body = step
+    xs = jax.lax.fori_loop(0, K, body, jnp.broadcast_to(x, (t,) + x.shape))
+    return jax.lax.stop_gradient(xs)
 
 
 def copies_logits(train_logits_fn, params, copies):
-    """Training-mode logits [B, C, classes] of copies [B, C, ...], every copy with its sample's dropout mask:
-    mapped over the copy axis with one key, or one call where the model shares its masks over the copies
-    itself (`train_logits_fn.batched_copies`, models.Model.batched_copies: mapped, S4's channels-first
-    activations were transposed around every product of the step)."""
+    """Training-mode logits [B, C, classes] of copies [C, B, ...] (copy-major), every copy with its sample's
+    dropout mask: the model mapped over the copy axis with one key, or, where the model shares its masks
+    over the copies itself (`train_logits_fn.batched_copies`, models.Model.batched_copies: mapped, S4's
+    channels-first activations were transposed around every product of the step), one call on [B, C, ...]."""
     if getattr(train_logits_fn, "batched_copies", False):
-        return train_logits_fn(params, copies)
-    return jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=1, out_axes=1)(copies)
+        return train_logits_fn(params, jnp.moveaxis(copies, 0, 1))
+    return jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=0, out_axes=1)(copies)
 
 
 def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm, all_classes=True):
-    """Algorithm 1 / 2 loss from the attacked copies [B, C, ...] (computed beforehand, without
+    """Algorithm 1 / 2 loss from the attacked copies [C, B, ...] (copy-major; computed beforehand, without
     gradient to the weights: Danskin's theorem), plus the clean logits of the batch. all_classes=False:
-    the copies are [B, T, ...] from `targeted_copies`, none of them towards the true class.
+    the copies are [T, B, ...] from `targeted_copies`, none of them towards the true class.
 
-    train_logits_fn(params, x) gives training-mode logits (with dropout). It is mapped over the copy
-    axis with one random key, so all copies of a sample see the same dropout mask: the maximum then
-    compares attacks on one network, not dropout draws (with independent masks the maximum rewarded
-    uniform outputs, and the LSTM collapsed to them).
+    train_logits_fn(params, x) gives training-mode logits (with dropout). All copies of a sample see its
+    dropout mask (`copies_logits`): the maximum then compares attacks on one network, not dropout draws
+    (with independent masks the maximum rewarded uniform outputs, and the LSTM collapsed to them).
     """
     clean_logits = train_logits_fn(params, x)
     adv_logits = copies_logits(train_logits_fn, params, copies)
-    n_copies = copies.shape[1]
+    n_copies = copies.shape[0]
     ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_copies,)))
     if all_classes:  # copy j = y is the clean sample: not one of the attacks (targeted copies exclude y)
         ce = jnp.where(jnp.arange(n_copies)[None, :] == y[:, None], -jnp.inf, ce)

@@ -7,17 +7,23 @@ from ..robust import class_targeted_copies, likeliest_wrong_classes, robust_loss
 
 
 def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
-    """The attacked copies [B, C or T, ...] (evaluation-mode model, no gradient to the weights).
+    """The attacked copies [C or T, B, ...], copy-major (evaluation-mode model, no gradient to the weights).
 
     The attack runs on the model's own input layout (sequences): the images are cut once, not in each of the
     K forward and backward passes over the B x C copies; its steps are elementwise, so the copies are the same
-    bytes, and they go back to the images' layout for the loss."""
+    bytes, and they go back to the images' layout for the loss.
+
+    The copies of a deterministic model share their first forward pass (robust.targeted_copies: shared_start),
+    except S4's: the model that takes its copies in one call (batched_copies) because a map's axis before its
+    channels slows it, and mapping its VJP over the margins did so too (offline step 1.2x as long)."""
     model, xs = classifier.on_model_inputs(), classifier.sequence(x)
+    shared_start = not (classifier.stochastic or classifier.batched_copies)
+    attack = dict(epsilon=epsilon, K=spec.K, stepsize=spec.stepsize, key=key, shared_start=shared_start)
     if spec.targets is not None:  # the likeliest wrong classes only
         targets = likeliest_wrong_classes(model.logits, weights, xs, y, spec.targets, key)
-        copies = targeted_copies(model.logits, weights, xs, y, targets, epsilon, spec.K, spec.stepsize, key)
+        copies = targeted_copies(model.logits, weights, xs, y, targets, **attack)
     else:
-        copies = class_targeted_copies(model.logits, weights, xs, y, n_classes, epsilon, spec.K, spec.stepsize, key)
+        copies = class_targeted_copies(model.logits, weights, xs, y, n_classes, **attack)
     return classifier.images(copies, x.shape[1:])
 
 
