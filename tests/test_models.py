@@ -329,3 +329,30 @@ def test_s4_programs_get_their_xla_options(raw_params):
         assert (MODELS[name].xla_options != ()) == (name == "s4")
         if jax.default_backend() == "cpu":
             assert ("__ynn_fusion" in hlo) == (name != "s4"), name
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_recurrent_cell_recomputed_in_the_backward_pass_gives_the_stored_cells_bytes(cell):
+    """The GRU and LSTM recompute their gates in the backward pass (RNNClassifier.remat): the weights' tree and
+    initial values are those of the plain cell (checkpoints, benchmarks/torch_models.py), and the jitted loss and
+    its gradients w.r.t. weights and input are the same bytes as with the gates stored."""
+    from advrepro.models.rnn import RNNClassifier
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 12, 4))
+    y = jnp.array([0, 2, 4])
+    stored, recomputed = (RNNClassifier(5, 8, 6, cell, remat=remat) for remat in (False, True))
+    w = stored.init(jax.random.PRNGKey(0), x)["params"]
+    w_recomputed = recomputed.init(jax.random.PRNGKey(0), x)["params"]
+    assert jax.tree_util.tree_structure(w) == jax.tree_util.tree_structure(w_recomputed)
+    assert f"{'GRU' if cell == 'gru' else 'LSTM'}Cell_0" in w
+    for a, b in zip(jax.tree_util.tree_leaves(w), jax.tree_util.tree_leaves(w_recomputed), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    def loss_and_grads(model):
+        def loss(w, x):
+            return -jax.nn.log_softmax(model.apply({"params": w}, x))[jnp.arange(3), y].sum()
+        return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(w, x)
+
+    for a, b in zip(jax.tree_util.tree_leaves(loss_and_grads(stored)),
+                    jax.tree_util.tree_leaves(loss_and_grads(recomputed)), strict=True):
+        np.testing.assert_array_equal(a, b)
