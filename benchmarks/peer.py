@@ -71,6 +71,7 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
     import torch_models as tm
 
     from advrepro import train
+    from advrepro.defences import minmax
     from advrepro.experiments import SCENARIOS, Experiment
     from advrepro.models import MODELS as JAX_MODELS
     from advrepro.models import s4
@@ -133,7 +134,7 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 # The JAX attack of a mapped, deterministic model runs the first step's forward pass on the B
                 # samples once, not on all C x B copies (robust.targeted_copies: shared_start)
                 torch_flops = flops
-                if not (clf.stochastic or clf.batched_copies):  # minmax.inner's shared_start rule
+                if minmax.shares_first_step(clf):
                     flops -= (C - 1) * flops_of.matmul_flops(clf.on_model_inputs().logits, w, jnp.asarray(seq))[0]
                 row[scen].update(flops=flops, torch_flops=torch_flops, ceiling=flops_of.matmul_ceiling(shapes),
                                  xla_ceiling=flops_of.xla_matmul_ceiling(shapes), step_s=jax_s, torch_step_s=torch_s)

@@ -6,6 +6,12 @@ from __future__ import annotations
 from ..robust import class_targeted_copies, likeliest_wrong_classes, robust_loss, targeted_copies
 
 
+def shares_first_step(classifier) -> bool:
+    """Whether the attack's copies share their first forward pass (robust.targeted_copies: shared_start): a
+    deterministic model that the loss maps over the copies (not S4, see `inner`)."""
+    return not (classifier.stochastic or classifier.batched_copies)
+
+
 def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
     """The attacked copies [C or T, B, ...], copy-major (evaluation-mode model, no gradient to the weights).
 
@@ -17,8 +23,8 @@ def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
     except S4's: the model that takes its copies in one call (batched_copies) because a map's axis before its
     channels slows it, and mapping its VJP over the margins did so too (offline step 1.2x as long)."""
     model, xs = classifier.on_model_inputs(), classifier.sequence(x)
-    shared_start = not (classifier.stochastic or classifier.batched_copies)
-    attack = dict(epsilon=epsilon, K=spec.K, stepsize=spec.stepsize, key=key, shared_start=shared_start)
+    attack = dict(epsilon=epsilon, K=spec.K, stepsize=spec.stepsize, key=key,
+                  shared_start=shares_first_step(classifier))
     if spec.targets is not None:  # the likeliest wrong classes only
         targets = likeliest_wrong_classes(model.logits, weights, xs, y, spec.targets, key)
         copies = targeted_copies(model.logits, weights, xs, y, targets, **attack)

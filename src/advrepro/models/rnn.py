@@ -58,7 +58,9 @@ class RNNClassifier(nn.Module):
         kind = {"gru": nn.GRUCell, "lstm": LSTMCell}[self.cell]
         # The explicit name keeps the weights' tree (GRUCell_0, LSTMCell_0) whether or not the cell is rematerialised.
         cell = (nn.remat(kind) if self.remat else kind)(features=self.hidden, name=f"{kind.__name__}_0")
-        h = nn.RNN(cell)(x)[:, -1]
+        # The last state is the final carry: no [L, B, hidden] stack of every step's output for the scan to fill.
+        carry, _ = nn.RNN(cell, return_carry=True)(x)
+        h = carry[1] if self.cell == "lstm" else carry  # LSTM: (c, h)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return nn.Dense(self.n_classes)(h)
 
