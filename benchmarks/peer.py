@@ -15,7 +15,9 @@ PyTorch LSTM step takes half a minute on one core). Both implementations also at
 margin is identically zero: 1/C of the robust step's work (10 %) buys nothing in either. One difference in work:
 the JAX attack of a deterministic FF, GRU or LSTM starts from one forward pass of the B samples for all their
 copies (they all start at the sample; robust.targeted_copies: shared_start), where the PyTorch step, as a
-PyTorch user writes it, runs its first forward pass on all B x C copies (torch.func could share it too).
+PyTorch user writes it, runs its first forward pass on all B x C copies (torch.func could share it too). One
+difference the other way: the JAX GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat),
+PyTorch's store them.
 
 Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
 every step below 2x PyTorch the time budget that 2x allows against where the JAX step spends its time (opsplit.py)
@@ -176,8 +178,9 @@ def table(rows: list[dict], out=print) -> None:
 
 def roofline(rows: list[dict], out=print) -> None:
     """How far each Algorithm 1 step is from the matmul ceilings: its matmul and convolution FLOPs per sample
-    (flops.py: the JAX step's; PyTorch's are the same plus, for FF, GRU and LSTM, the first step's forward pass
-    over C - 1 more copies, which the JAX step shares), the rate each reaches on them, the rate of the best
+    (flops.py: the JAX step's, less the first step's forward pass over C - 1 copies that a mapped deterministic
+    model shares; PyTorch's: the same step with every copy's first forward pass, and for the GRU and LSTM with
+    the gates stored, not recomputed), the rate each reaches on them, the rate of the best
     matmul at the same shapes (PyTorch's BLAS) and of XLA's own, and the rate the JAX step's products would need
     for 2x PyTorch. Where that is above XLA's ceiling, no JAX program with the same products on this backend
     gets there: only less work would."""
