@@ -1,21 +1,22 @@
 """Training steps per second against a peer: this repository's JAX steps and the same models and the same
-Algorithm 1 step written the way a PyTorch user would (benchmarks/torch_models.py: eager, the B x C copies as one
-batch), at the MNIST sizes of the offline and of the thesis profile.
+Algorithm 1 step written the way a PyTorch user would (benchmarks/torch_models.py: eager, the B x (C - 1) copies
+as one batch), at the MNIST sizes of the offline and of the thesis profile.
 
     python benchmarks/peer.py [--sizes offline|thesis|both] [--steps 5] [--budget 20] [--threads 1]
                               [--models ff gru lstm s4]
 
 For every model: samples/s of a plain step and of an Algorithm 1 step (the profile's robust K, epsilon and
-stepsize, all C copies), in JAX (train.make_train_step, compiled ahead of time; compile time printed apart) and
-in PyTorch eager (same sizes, same initial weights, same batch), both pinned to the same cores, as many as
---threads (1 by default; XLA's runtime would otherwise spread large loops over every core), and their ratios.
+stepsize, a copy towards each of the C - 1 wrong classes), in JAX (train.make_train_step, compiled ahead of time;
+compile time printed apart) and in PyTorch eager (same sizes, same initial weights, same batch), both pinned to
+the same cores, as many as --threads (1 by default; XLA's runtime would otherwise spread large loops over every
+core), and their ratios.
 Each measurement is the fastest of up to --steps calls after one untimed call (the machine may be shared: the
 fastest call is the least disturbed), fewer when the calls run past --budget seconds (the thesis sizes: a
-PyTorch LSTM step takes half a minute on one core). Both implementations also attack the copy j = y, whose
-margin is identically zero: 1/C of the robust step's work (10 %) buys nothing in either. One difference in work:
+PyTorch LSTM step takes half a minute on one core). Neither attacks the copy j = y, whose margin is identically
+zero (robust.wrong_class_copies). One difference in work:
 the JAX attack of a deterministic FF, GRU or LSTM starts from one forward pass of the B samples for all their
 copies (they all start at the sample; robust.targeted_copies: shared_start), where the PyTorch step, as a
-PyTorch user writes it, runs its first forward pass on all B x C copies (torch.func could share it too). One
+PyTorch user writes it, runs its first forward pass on all B x (C - 1) copies (torch.func could share it too). One
 difference the other way: the JAX GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat),
 PyTorch's store them.
 
@@ -144,7 +145,7 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                     torch_flops = flops_of.matmul_flops(train.make_train_step(stored, tx, spec, C, steps_per_epoch=100),
                                                         state, x, y, key, index)[0]
                 if minmax.shares_first_step(clf):
-                    flops -= (C - 1) * flops_of.matmul_flops(clf.on_model_inputs().logits, w, jnp.asarray(seq))[0]
+                    flops -= (C - 2) * flops_of.matmul_flops(clf.on_model_inputs().logits, w, jnp.asarray(seq))[0]
                 row[scen].update(flops=flops, torch_flops=torch_flops, ceiling=flops_of.matmul_ceiling(shapes),
                                  xla_ceiling=flops_of.xla_matmul_ceiling(shapes), step_s=jax_s, torch_step_s=torch_s)
                 if torch_s / jax_s < 2:  # below the target: where the JAX step's time goes (one call if slow)
@@ -178,10 +179,10 @@ def table(rows: list[dict], out=print) -> None:
 
 def roofline(rows: list[dict], out=print) -> None:
     """How far each Algorithm 1 step is from the matmul ceilings: its matmul and convolution FLOPs per sample
-    (flops.py: the JAX step's, less the first step's forward pass over C - 1 copies that a mapped deterministic
-    model shares; PyTorch's: the same step with every copy's first forward pass, and for the GRU and LSTM with
-    the gates stored, not recomputed), the rate each reaches on them, the rate of the best
-    matmul at the same shapes (PyTorch's BLAS) and of XLA's own, and the rate the JAX step's products would need
+    (flops.py: the JAX step's, less the first step's forward pass over C - 2 of the C - 1 copies that a mapped
+    deterministic model shares; PyTorch's: the same step with every copy's first forward pass, and for the GRU
+    and LSTM with the gates stored, not recomputed), the rate each reaches on them, the rate of the best matmul
+    at the same shapes (PyTorch's BLAS) and of XLA's own, and the rate the JAX step's products would need
     for 2x PyTorch. Where that is above XLA's ceiling, no JAX program with the same products on this backend
     gets there: only less work would."""
     out("\n| sizes | model | JAX Alg. 1 MFLOP / sample | PyTorch Alg. 1 MFLOP / sample | JAX GFLOP/s "

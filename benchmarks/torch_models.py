@@ -1,6 +1,6 @@
 """The peer of benchmarks/peer.py: the thesis's four models and Algorithm 1's training step written the way a
 PyTorch user would write them: eager mode, `torch.nn` modules (nn.Linear, nn.GRU, nn.LSTM, nn.LayerNorm), the
-B x C attacked copies pushed through the model as one batch, `torch.autograd.grad` for the inner steps and
+B x (C - 1) attacked copies pushed through the model as one batch, `torch.autograd.grad` for the inner steps and
 `torch.optim.AdamW` for the outer one.
 
 Each model has the structure and the parameter count of its JAX original (src/advrepro/models/), and with the
@@ -16,12 +16,10 @@ same weights (`load_flax`) computes the same logits (tests/test_benchmark_peer.p
   tanh-GELU, a Dense mixing layer; mean over time). Complex tensors and torch.fft carry the same FLOPs as the
   JAX version, with PyTorch's kernels.
 
-Algorithm 1 (`alg1_step`), as src/advrepro/robust.py: per sample C copies, copy j pushed K signed-gradient
-steps up the margin Z_j - Z_y, each projected onto the epsilon-ball and [-1, 1]; then the mean over samples of
-the maximum over j != y of the copies' cross-entropy, and AdamW. Like the JAX step it also attacks the copy
-j = y, whose margin is identically zero (its gradient is 0 and it never moves) and which the loss then leaves
-out: 1 / C of the inner and outer work (10 % for 10 classes) buys nothing, in both implementations; the
-training results are kept as they are (the JAX step's copies are part of its compiled shapes).
+Algorithm 1 (`alg1_step`), as src/advrepro/robust.py: per sample C - 1 copies, one per wrong class j, pushed K
+signed-gradient steps up the margin Z_j - Z_y, each projected onto the epsilon-ball and [-1, 1]; then the mean
+over samples of the maximum of the copies' cross-entropy, and AdamW. Like the JAX step it does not attack the
+copy j = y, whose margin is identically zero (it would never move).
 """
 from __future__ import annotations
 
@@ -198,12 +196,13 @@ def plain_step(model, opt, x, y) -> float:
 
 
 def alg1_step(model, opt, x, y, n_classes: int, epsilon: float, K: int, stepsize: float):
-    """One Algorithm 1 step: the inner maximization over the B x C copies (evaluation mode), then the outer
-    AdamW step on the worst copy's cross-entropy per sample."""
-    b, c = x.shape[0], n_classes
+    """One Algorithm 1 step: the inner maximization over the B x (C - 1) copies, one towards each wrong class
+    (evaluation mode), then the outer AdamW step on the worst copy's cross-entropy per sample."""
+    b, c = x.shape[0], n_classes - 1
     shape = x.shape[1:]
     x0 = x.unsqueeze(1).expand(b, c, *shape).reshape(b * c, *shape)
-    target = torch.arange(c).repeat(b)[:, None]          # copy j of every sample pushed towards class j
+    j = torch.arange(c)[None, :]
+    target = (j + (j >= y[:, None]).long()).reshape(-1, 1)   # copy t of a sample pushed towards its t-th wrong class
     true = y.repeat_interleave(c)[:, None]
     model.eval()
     xs = x0
@@ -221,7 +220,6 @@ def alg1_step(model, opt, x, y, n_classes: int, epsilon: float, K: int, stepsize
     with torch.no_grad():
         clean = model(x)                                   # the accuracy the history reports
     ce = F.cross_entropy(model(xs), true[:, 0], reduction="none").view(b, c)
-    ce = ce.masked_fill(torch.arange(c)[None, :] == y[:, None], -math.inf)   # copy j = y: not an attack
     loss = ce.max(1).values.mean()
     loss.backward()
     opt.step()

@@ -107,30 +107,30 @@ def test_spatial_attack_is_the_worst_case_over_its_grid(setup):
     np.testing.assert_array_equal(identity, x)
 
 
-def test_algorithm1_copies_are_vectorised_bounded_and_push_towards_their_target(setup):
+def test_algorithm1_copies_are_vectorised_bounded_and_push_towards_their_wrong_class(setup):
     clf, p, x, y = setup
-    copies = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
-    assert copies.shape == (4, x.shape[0]) + x.shape[1:]  # copy-major: one block of samples per class
-    for j in range(4):
-        assert _inside_ball(copies[j], x, EPS)
-    # copy j = y has a zero margin gradient: it stays the clean sample
-    same = copies[y, jnp.arange(len(y))]
-    np.testing.assert_array_equal(same, x)
+    targets = robust.wrong_classes(y, 4)
+    assert targets.shape == (len(y), 3) and not bool(jnp.any(targets == y[:, None]))
+    np.testing.assert_array_equal(np.sort(np.c_[np.asarray(targets), np.asarray(y)], 1),
+                                  np.broadcast_to(np.arange(4), (len(y), 4)))  # every class but y, once
+    copies = robust.wrong_class_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
+    assert copies.shape == (3, x.shape[0]) + x.shape[1:]  # copy-major: one block of samples per wrong class
+    rows = jnp.arange(len(y))
     z_clean = clf.logits(p, x)
     margins_before, margins_after = [], []
-    for j in range(4):
-        z_adv = clf.logits(p, copies[j])
-        other = y != j
-        margins_before.append(np.asarray((z_clean[:, j] - z_clean[jnp.arange(len(y)), y])[other]))
-        margins_after.append(np.asarray((z_adv[:, j] - z_adv[jnp.arange(len(y)), y])[other]))
+    for t in range(3):
+        assert _inside_ball(copies[t], x, EPS)
+        z_adv, j = clf.logits(p, copies[t]), targets[:, t]
+        margins_before.append(np.asarray(z_clean[rows, j] - z_clean[rows, y]))
+        margins_after.append(np.asarray(z_adv[rows, j] - z_adv[rows, y]))
     assert np.mean(np.concatenate(margins_after)) > np.mean(np.concatenate(margins_before)) + 1.0
 
 
 @pytest.mark.parametrize("model, K", [("ff", 1), ("ff", 3), ("gru", 2)])
 def test_shared_first_step_gives_the_copies_of_all_rows_byte_for_byte(setup, model, K):
     """shared_start (deterministic models): the first step runs one forward pass of the B samples and maps its
-    VJP over the C margins; the copies are those of running all C x B rows, byte for byte, under jit as in
-    training, for every class and for the likeliest wrong classes alike."""
+    VJP over the C - 1 margins; the copies are those of running all (C - 1) x B rows, byte for byte, under jit as
+    in training, for every wrong class and for the likeliest ones alike."""
     clf, p, x, y = setup
     x, y = jnp.asarray(x[:48]), jnp.asarray(y[:48])
     if model != "ff":
@@ -139,7 +139,7 @@ def test_shared_first_step_gives_the_copies_of_all_rows_byte_for_byte(setup, mod
 
     def copies(shared, targets=None):
         if targets is None:
-            fn = lambda w: robust.class_targeted_copies(clf.logits, w, x, y, 4, EPS, K, 0.15, shared_start=shared)  # noqa: E731
+            fn = lambda w: robust.wrong_class_copies(clf.logits, w, x, y, 4, EPS, K, 0.15, shared_start=shared)  # noqa: E731
         else:
             fn = lambda w: robust.targeted_copies(clf.logits, w, x, y, targets, EPS, K, 0.15, shared_start=shared)  # noqa: E731
         return np.asarray(jax.jit(fn)(p))
@@ -153,7 +153,7 @@ def test_shared_first_step_gives_the_copies_of_all_rows_byte_for_byte(setup, mod
 
 def test_algorithm2_loss_averages_algorithm1_and_clean_loss(setup):
     clf, p, x, y = setup
-    copies = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
+    copies = robust.wrong_class_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
     l1, _ = robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg1")
     l2, clean_logits = robust.robust_loss(clf.logits, p, x, copies, y, algorithm="alg2")
     clean = float(cross_entropy(clean_logits, y).mean())
@@ -167,7 +167,7 @@ def test_targeting_the_likeliest_wrong_classes_matches_the_full_copies_on_those_
     """robust.targets: attacking the T likeliest wrong classes gives exactly those copies of the full
     Algorithm 1 (each copy's attack is independent), never the true class, and a loss no larger."""
     clf, p, x, y = setup
-    full = robust.class_targeted_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
+    full = robust.wrong_class_copies(clf.logits, p, x, y, 4, EPS, 8, 0.15)
     targets = robust.likeliest_wrong_classes(clf.logits, p, x, y, 2)
     assert targets.shape == (len(y), 2) and not bool(jnp.any(targets == y[:, None]))
     z = np.asarray(clf.logits(p, x))
@@ -175,9 +175,10 @@ def test_targeting_the_likeliest_wrong_classes_matches_the_full_copies_on_those_
         wrong = [c for c in np.argsort(-z[i]) if c != int(y[i])]
         assert list(np.asarray(targets[i])) == wrong[:2]
     some = robust.targeted_copies(clf.logits, p, x, y, targets, EPS, 8, 0.15)
-    np.testing.assert_allclose(some, jnp.take_along_axis(full, targets.T[:, :, None, None, None], 0), atol=1e-6)
+    position = targets - (targets > y[:, None])  # of each target among the sample's wrong classes
+    np.testing.assert_allclose(some, jnp.take_along_axis(full, position.T[:, :, None, None, None], 0), atol=1e-6)
     l_all, _ = robust.robust_loss(clf.logits, p, x, full, y, algorithm="alg1")
-    l_some, _ = robust.robust_loss(clf.logits, p, x, some, y, algorithm="alg1", all_classes=False)
+    l_some, _ = robust.robust_loss(clf.logits, p, x, some, y, algorithm="alg1")
     assert float(l_some) <= float(l_all) + 1e-6
 
 
@@ -234,7 +235,7 @@ def test_algorithm1_attacks_in_the_models_own_layout_to_the_same_bytes(setup):
     assert clf.sequence(x).shape == (len(y), 16, 4)
     np.testing.assert_array_equal(to_images(to_sequence(x[:, None], 2), 2, x.shape[1:]), x[:, None])
     spec = DefenceSpec(algorithm="alg1", epsilon=EPS, K=8, stepsize=0.15, epsilon_warmup=0.0)
-    on_images = jax.jit(lambda w: robust.class_targeted_copies(clf.logits, w, x, y, 4, EPS, 8, 0.15))(p)
+    on_images = jax.jit(lambda w: robust.wrong_class_copies(clf.logits, w, x, y, 4, EPS, 8, 0.15))(p)
     in_layout = jax.jit(lambda w: DEFENCES["alg1"].inner(clf, w, x, y, spec, EPS, 4))(p)
-    assert in_layout.shape == on_images.shape == (4, len(y)) + x.shape[1:]
+    assert in_layout.shape == on_images.shape == (3, len(y)) + x.shape[1:]
     np.testing.assert_array_equal(in_layout, on_images)

@@ -276,13 +276,13 @@ def _timed(fn, n: int, budget: float) -> tuple[float, int]:
 
 
 def copies_per_sample(spec, n_classes: int) -> int:
-    """Copies of a sample a training step pushes through the model: Algorithm 1/2's C (or targets),
-    clean + FGSM 2, else 1."""
+    """Copies of a sample a training step pushes through the model: Algorithm 1/2's C - 1 wrong classes (or
+    targets), clean + FGSM 2, else 1."""
     d = spec.defence
     if d is None:
         return 1
     if d.algorithm in ("alg1", "alg2"):
-        return d.targets if d.targets is not None else n_classes
+        return d.targets if d.targets is not None else n_classes - 1
     if d.algorithm == "fgsm_mix":
         return 2
     return 1

@@ -11,8 +11,9 @@ Choices where the thesis's pseudo-code is ambiguous (see the paper's "Deviations
 - step 3a is the gradient of Z_j - Z_y (the thesis writes max(Z_j, -Z_y));
 - step 3c projects onto the ball around x (the thesis clips the step);
 - step 6 takes the max of cross-entropies (the thesis writes a max of softmax values);
-- the copy j = y is left out of Algorithm 1's maximum: its margin is identically zero,
-  so it would be the clean sample and Algorithm 1 would equal Algorithm 2;
+- Algorithm 1 attacks the C - 1 wrong classes only: the copy j = y has an identically zero
+  margin, so it would stay the clean sample, and in the maximum it would make Algorithm 1
+  equal Algorithm 2 (the thesis's pseudo-code runs j over every class);
 - the inner attack runs the model in evaluation mode (no dropout).
 """
 from __future__ import annotations
@@ -23,11 +24,18 @@ import jax.numpy as jnp
 from .attacks.base import cross_entropy, noise_key, project
 
 
-def class_targeted_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize, key=None, shared_start=False):
-    """x [B, ...] -> attacked copies [C, B, ...], copy j pushed towards class j (`targeted_copies` with every
-    class as a target; copy j = y has a zero margin and stays at x)."""
-    targets = jnp.broadcast_to(jnp.arange(n_classes), (x.shape[0], n_classes))
-    return targeted_copies(logits_fn, params, x, y, targets, epsilon, K, stepsize, key, shared_start)
+def wrong_classes(y, n_classes):
+    """[B, C - 1]: per sample, every class but its own, ascending."""
+    j = jnp.arange(n_classes - 1)[None, :]
+    return j + (j >= y[:, None]).astype(j.dtype)
+
+
+def wrong_class_copies(logits_fn, params, x, y, n_classes, epsilon, K, stepsize, key=None, shared_start=False):
+    """x [B, ...] -> attacked copies [C - 1, B, ...], copy t of sample i pushed towards its t-th wrong class
+    (`targeted_copies` on `wrong_classes`). Not towards y: that copy's margin Z_y - Z_y is identically zero, it
+    would stay the clean sample, a tenth of MNIST's attack work for nothing."""
+    return targeted_copies(logits_fn, params, x, y, wrong_classes(y, n_classes), epsilon, K, stepsize, key,
+                           shared_start)
 
 
 def likeliest_wrong_classes(logits_fn, params, x, y, n_targets, key=None):
@@ -88,10 +96,10 @@ def copies_logits(train_logits_fn, params, copies):
     return jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=0, out_axes=1)(copies)
 
 
-def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm, all_classes=True):
-    """Algorithm 1 / 2 loss from the attacked copies [C, B, ...] (copy-major; computed beforehand, without
-    gradient to the weights: Danskin's theorem), plus the clean logits of the batch. all_classes=False:
-    the copies are [T, B, ...] from `targeted_copies`, none of them towards the true class.
+def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
+    """Algorithm 1 / 2 loss from the attacked copies [T, B, ...] (copy-major, none of them towards the true
+    class: `wrong_class_copies` or `targeted_copies`; computed beforehand, without gradient to the weights:
+    Danskin's theorem), plus the clean logits of the batch.
 
     train_logits_fn(params, x) gives training-mode logits (with dropout). All copies of a sample see its
     dropout mask (`copies_logits`): the maximum then compares attacks on one network, not dropout draws
@@ -101,8 +109,6 @@ def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm, all_classes
     adv_logits = copies_logits(train_logits_fn, params, copies)
     n_copies = copies.shape[0]
     ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_copies,)))
-    if all_classes:  # copy j = y is the clean sample: not one of the attacks (targeted copies exclude y)
-        ce = jnp.where(jnp.arange(n_copies)[None, :] == y[:, None], -jnp.inf, ce)
     worst = jnp.mean(jnp.max(ce, axis=1))
     if algorithm == "alg1":
         return worst, clean_logits

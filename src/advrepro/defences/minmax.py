@@ -3,7 +3,7 @@ attacked towards every wrong class (or the `targets` likeliest ones), then the m
 (robust.py holds the math and the choices where the thesis's pseudo-code is ambiguous)."""
 from __future__ import annotations
 
-from ..robust import class_targeted_copies, likeliest_wrong_classes, robust_loss, targeted_copies
+from ..robust import likeliest_wrong_classes, robust_loss, targeted_copies, wrong_class_copies
 
 
 def shares_first_step(classifier) -> bool:
@@ -13,7 +13,7 @@ def shares_first_step(classifier) -> bool:
 
 
 def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
-    """The attacked copies [C or T, B, ...], copy-major (evaluation-mode model, no gradient to the weights).
+    """The attacked copies [C - 1 or T, B, ...], copy-major (evaluation-mode model, no gradient to the weights).
 
     The attack runs on the model's own input layout (sequences): the images are cut once, not in each of the
     K forward and backward passes over the B x C copies; its steps are elementwise, so the copies are the same
@@ -29,14 +29,13 @@ def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
         targets = likeliest_wrong_classes(model.logits, weights, xs, y, spec.targets, key)
         copies = targeted_copies(model.logits, weights, xs, y, targets, **attack)
     else:
-        copies = class_targeted_copies(model.logits, weights, xs, y, n_classes, **attack)
+        copies = wrong_class_copies(model.logits, weights, xs, y, n_classes, **attack)
     return classifier.images(copies, x.shape[1:])
 
 
 def _loss(algorithm):
     def loss(train_logits, weights, x, y, attacked, spec):
-        return robust_loss(train_logits, weights, x, attacked, y, algorithm=algorithm,
-                           all_classes=spec.targets is None)
+        return robust_loss(train_logits, weights, x, attacked, y, algorithm=algorithm)
 
     return loss
 
