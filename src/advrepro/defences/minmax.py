@@ -16,7 +16,7 @@ def inner(classifier, weights, x, y, spec, epsilon, n_classes, key=None):
     """The attacked copies [C - 1 or T, B, ...], copy-major (evaluation-mode model, no gradient to the weights).
 
     The attack runs on the model's own input layout (sequences): the images are cut once, not in each of the
-    K forward and backward passes over the B x C copies; its steps are elementwise, so the copies are the same
+    K forward and backward passes over the B x (C - 1) copies; its steps are elementwise, so the copies are the same
     bytes, and they go back to the images' layout for the loss.
 
     The copies of a deterministic model share their first forward pass (robust.targeted_copies: shared_start),

@@ -49,7 +49,7 @@ class RNNClassifier(nn.Module):
     # Recompute each time step's gates in the backward pass instead of storing them (rematerialisation). Stored,
     # a step keeps about ten [L, B, hidden] arrays per pass, whose zero-filled buffers, stacking and reading back
     # cost the CPU more than the step's products again: offline MNIST Algorithm 1 step 36-45 -> 26 ms (GRU),
-    # 35-49 -> 28 ms (LSTM). The same bytes at the tested shapes (tests/test_models.py), not everywhere: 7 of the
+    # 35-49 -> 28 ms (LSTM). The same bytes at the tested shapes (tests/test_models.py), not everywhere: 7 of the Xeon
     # reference's 180 checkpoints changed in their last bits (README, "JAX against PyTorch eager").
     remat: bool = True
 
