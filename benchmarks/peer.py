@@ -16,8 +16,11 @@ PyTorch LSTM step takes half a minute on one core). Neither attacks the copy j =
 zero (robust.wrong_class_copies). One difference in work:
 the JAX attack of a deterministic FF, GRU or LSTM starts from one forward pass of the B samples for all their
 copies (they all start at the sample; robust.targeted_copies: shared_start), where the PyTorch step, as a
-PyTorch user writes it, runs its first forward pass on all B x (C - 1) copies (torch.func could share it too). One
-difference the other way: the JAX GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat),
+PyTorch user writes it, runs its first forward pass on all B x (C - 1) copies (torch.func could share it too); and
+the JAX loss runs the copies' forward pass without gradient, then each sample's worst copy forward and backward
+again (robust.worst_copy_loss: the maximum's gradient flows through that copy alone), where PyTorch's
+`ce.max(1).values.mean().backward()` runs the backward pass over all B x (C - 1) copies. One difference the
+other way: the JAX GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat),
 PyTorch's store them.
 
 Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
@@ -146,6 +149,11 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                                                         state, x, y, key, index)[0]
                 if minmax.shares_first_step(clf):
                     flops -= (C - 2) * flops_of.matmul_flops(clf.on_model_inputs().logits, w, jnp.asarray(seq))[0]
+                # The JAX loss runs its backward pass on each sample's worst copy alone (robust.worst_copy_loss:
+                # the copies' forward pass without gradient, then the worst copies' forward and backward pass);
+                # PyTorch's runs it on all C - 1 copies.
+                torch_flops += loss_backward_extra(stored if getattr(clf.model, "remat", False) else clf, w,
+                                                   jnp.asarray(seq), key, C - 1)
                 row[scen].update(flops=flops, torch_flops=torch_flops, ceiling=flops_of.matmul_ceiling(shapes),
                                  xla_ceiling=flops_of.xla_matmul_ceiling(shapes), step_s=jax_s, torch_step_s=torch_s)
                 if torch_s / jax_s < 2:  # below the target: where the JAX step's time goes (one call if slow)
@@ -160,6 +168,18 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 f"{torch_s / jax_s:11.2f} {jax_n:4d}/{torch_n:<4d}", flush=True)
         rows.append(row)
     return rows
+
+
+def loss_backward_extra(clf, weights, seq, key, n_copies: int) -> int:
+    """Product FLOPs PyTorch's outer loss does beyond the JAX step's: its backward pass over all n_copies copies
+    of the B samples, where the JAX step runs the worst copy of each sample forward and backward once more."""
+    import jax
+    import jax.numpy as jnp
+
+    model = clf.on_model_inputs()
+    forward = flops_of.matmul_flops(lambda w: model.train_logits(w, seq, key), weights)[0]
+    both = flops_of.matmul_flops(jax.grad(lambda w: jnp.sum(model.train_logits(w, seq, key))), weights)[0]
+    return n_copies * (both - forward) - both
 
 
 def table(rows: list[dict], out=print) -> None:
@@ -180,11 +200,11 @@ def table(rows: list[dict], out=print) -> None:
 def roofline(rows: list[dict], out=print) -> None:
     """How far each Algorithm 1 step is from the matmul ceilings: its matmul and convolution FLOPs per sample
     (flops.py: the JAX step's, less the first step's forward pass over C - 2 of the C - 1 copies that a mapped
-    deterministic model shares; PyTorch's: the same step with every copy's first forward pass, and for the GRU
-    and LSTM with the gates stored, not recomputed), the rate each reaches on them, the rate of the best matmul
-    at the same shapes (PyTorch's BLAS) and of XLA's own, and the rate the JAX step's products would need
-    for 2x PyTorch. Where that is above XLA's ceiling, no JAX program with the same products on this backend
-    gets there: only less work would."""
+    deterministic model shares; PyTorch's: the same step with every copy's first forward pass, the loss's
+    backward pass over every copy, and for the GRU and LSTM with the gates stored, not recomputed), the rate
+    each reaches on them, the rate of the best matmul at the same shapes (PyTorch's BLAS) and of XLA's own, and
+    the rate the JAX step's products would need for 2x PyTorch. Where that is above XLA's ceiling, no JAX
+    program with the same products on this backend gets there: only less work would."""
     out("\n| sizes | model | JAX Alg. 1 MFLOP / sample | PyTorch Alg. 1 MFLOP / sample | JAX GFLOP/s "
         "| PyTorch GFLOP/s | BLAS ceiling GFLOP/s | XLA ceiling GFLOP/s | 2x PyTorch needs | within XLA's reach |")
     out("|---|---|---|---|---|---|---|---|---|---|")

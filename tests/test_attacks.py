@@ -239,3 +239,39 @@ def test_algorithm1_attacks_in_the_models_own_layout_to_the_same_bytes(setup):
     in_layout = jax.jit(lambda w: DEFENCES["alg1"].inner(clf, w, x, y, spec, EPS, 4))(p)
     assert in_layout.shape == on_images.shape == (3, len(y)) + x.shape[1:]
     np.testing.assert_array_equal(in_layout, on_images)
+
+
+@pytest.mark.parametrize("name", ["gru", "s4"])
+def test_worst_copy_loss_runs_only_the_worst_copies_with_the_same_value_and_gradient(name):
+    """robust.worst_copy_loss: with independent rows, the copies' losses without gradient, then the training-mode
+    pass of each sample's worst copy alone; the same loss and weight gradient as the maximum over every copy's
+    pass (dropout on: the worst copy keeps its sample's mask; S4 takes its copies in one call)."""
+    import dataclasses
+
+    model = build_model(name, n_classes=5, layer=8, hidden=4, dropout=0.3)
+    copies = jax.random.normal(jax.random.PRNGKey(0), (4, 6, 7, 2))  # [T, B, L, F]
+    y = jnp.arange(6) % 5
+    w = model.init(jax.random.PRNGKey(1), copies[0])["params"]
+    fn = Classifier(model, patch=None, batched_copies=name == "s4").training_logits(jax.random.PRNGKey(7))
+    assert fn.rows_independent
+
+    class AllRows:  # the same logits, every copy's pass kept for the gradient
+        batched_copies = fn.batched_copies
+
+        def __call__(self, weights, x):
+            return fn(weights, x)
+
+    def loss(f):
+        return jax.jit(jax.value_and_grad(lambda w: jnp.mean(robust.worst_copy_loss(f, w, copies, y))))(w)
+
+    (value, grad), (value_all, grad_all) = loss(fn), loss(AllRows())
+    np.testing.assert_allclose(value, value_all, rtol=1e-6)
+    for got, want in zip(jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(grad_all), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    # the worst copy differs between samples (else the test would not tell the copies apart)
+    ce = cross_entropy(robust.copies_logits(fn, w, copies), jnp.broadcast_to(y[:, None], (6, 4)))
+    assert len(set(np.asarray(jnp.argmax(ce, axis=1)).tolist())) > 1
+    # BatchNorm's batch statistics couple the rows: there every copy keeps its pass
+    bn = Classifier(model, patch=None, collections=("batch_stats",))
+    assert not bn.training_logits(jax.random.PRNGKey(7)).rows_independent
+    assert dataclasses.replace(bn, collections=()).training_logits(None).rows_independent

@@ -96,6 +96,24 @@ def copies_logits(train_logits_fn, params, copies):
     return jax.vmap(lambda xc: train_logits_fn(params, xc), in_axes=0, out_axes=1)(copies)
 
 
+def worst_copy_loss(train_logits_fn, params, copies, y):
+    """[B]: each sample's largest training-mode cross-entropy over its copies [T, B, ...], as a function of params.
+
+    The maximum's gradient flows through one copy per sample. So where the model's rows are independent
+    (`train_logits_fn.rows_independent`: no BatchNorm, whose batch statistics couple them), the T x B copies'
+    cross-entropies are computed without gradient, and only each sample's worst copy (argmax, the first of
+    equals) runs the training-mode pass again, forward and backward: the loss's backward pass runs over B rows,
+    not T x B (offline MNIST Algorithm 1 step, GRU 27 -> 19 ms, LSTM 32 -> 23 ms; the weights after a step were
+    the same bytes). The worst copy sees its sample's dropout mask, as in `copies_logits`."""
+    def ce(logits):  # [B, T]
+        return cross_entropy(logits, jnp.broadcast_to(y[:, None], logits.shape[:-1]))
+
+    if not getattr(train_logits_fn, "rows_independent", False):
+        return jnp.max(ce(copies_logits(train_logits_fn, params, copies)), axis=1)
+    worst = jnp.argmax(ce(copies_logits(train_logits_fn, jax.lax.stop_gradient(params), copies)), axis=1)
+    return cross_entropy(train_logits_fn(params, copies[worst, jnp.arange(y.shape[0])]), y)
+
+
 def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
     """Algorithm 1 / 2 loss from the attacked copies [T, B, ...] (copy-major, none of them towards the true
     class: `wrong_class_copies` or `targeted_copies`; computed beforehand, without gradient to the weights:
@@ -106,10 +124,7 @@ def robust_loss(train_logits_fn, params, x, copies, y, *, algorithm):
     (with independent masks the maximum rewarded uniform outputs, and the LSTM collapsed to them).
     """
     clean_logits = train_logits_fn(params, x)
-    adv_logits = copies_logits(train_logits_fn, params, copies)
-    n_copies = copies.shape[0]
-    ce = cross_entropy(adv_logits, jnp.broadcast_to(y[:, None], y.shape + (n_copies,)))
-    worst = jnp.mean(jnp.max(ce, axis=1))
+    worst = jnp.mean(worst_copy_loss(train_logits_fn, params, copies, y))
     if algorithm == "alg1":
         return worst, clean_logits
     if algorithm == "alg2":

@@ -130,13 +130,19 @@ def classifier_for(spec, n_classes: int) -> Classifier:
 class TrainingLogits:
     """fn(weights, x): the classifier's training-mode logits with one dropout key. `batched_copies` tells
     robust.copies_logits that the model takes copies [B, C, ...] in one call, with sample b's mask on all of
-    b's copies."""
+    b's copies; `rows_independent`, robust.worst_copy_loss that it may run the worst copies alone."""
     classifier: Classifier
     key: object
 
     @property
     def batched_copies(self) -> bool:
         return self.classifier.batched_copies
+
+    @property
+    def rows_independent(self) -> bool:
+        """Whether each row's logits depend on that row alone (robust.worst_copy_loss): not with BatchNorm's
+        batch statistics."""
+        return "batch_stats" not in self.classifier.collections
 
     def __call__(self, weights, x):
         return self.classifier.train_logits(weights, x, self.key)
