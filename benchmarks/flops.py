@@ -81,8 +81,9 @@ def _fastest(call, seconds: float, at_least: int) -> float:
 
 def _traceable(fn):
     """The function a jax.jit wraps: a jit compiled with XLA options (`Classifier.jit`, S4's) cannot be traced
-    inside another trace, make_jaxpr's included; the function it wraps traces to the same operations."""
-    return getattr(fn, "__wrapped__", fn)
+    inside another trace, make_jaxpr's included; the function it wraps traces to the same operations. Only a
+    jit's: jax.grad's function names its primal as __wrapped__ too."""
+    return fn.__wrapped__ if hasattr(fn, "lower") and hasattr(fn, "__wrapped__") else fn
 
 
 def _live_jaxpr(fn, *args):

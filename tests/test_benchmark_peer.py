@@ -132,3 +132,55 @@ def test_op_time_split_sums_a_steps_operations_by_kind():
     split = opsplit.op_time_split(run, calls=2)
     assert set(split) == set(opsplit.KINDS) and sum(split.values()) == pytest.approx(1.0)
     assert split["products"] > 0.5, split
+
+
+@pytest.fixture(scope="module")
+def peer():
+    spec = importlib.util.spec_from_file_location("peer", ROOT / "benchmarks" / "peer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pytorch_loss_backward_work_is_counted(peer):
+    """peer.loss_backward_extra: the product FLOPs by which the loss's backward pass over every copy (PyTorch's,
+    and robust.worst_copy_loss's where rows are coupled) exceeds the worst copies' forward and backward pass
+    (robust.worst_copy_loss with independent rows), read off both programs."""
+    from advrepro import robust
+    from advrepro.models.classifier import Classifier
+
+    model = build_model("gru", n_classes=10, layer=8, hidden=6)
+    copies = jax.random.normal(jax.random.PRNGKey(0), (9, 4, 5, 3))  # [C - 1, B, L, F]
+    y = jnp.array([0, 3, 7, 9])
+    w = model.init(jax.random.PRNGKey(1), copies[0])["params"]
+    clf, key = Classifier(model, patch=None), jax.random.PRNGKey(2)
+    fn = clf.training_logits(key)
+
+    class AllRows:
+        batched_copies = False
+
+        def __call__(self, weights, x):
+            return fn(weights, x)
+
+    def work(f):
+        return peer.flops_of.matmul_flops(jax.grad(lambda w: jnp.mean(robust.worst_copy_loss(f, w, copies, y))), w)[0]
+
+    extra = peer.loss_backward_extra(clf, w, copies[0], y, key, 9)
+    assert extra > 0 and work(AllRows()) - work(fn) == extra
+
+
+def test_budget_verdicts(peer):
+    """The budget table's verdict: "no" only where even the least-work floor (nothing recomputed) is above half
+    the PyTorch step; otherwise the time left for the rest, or "not shown" where the step beats its own floor."""
+    def verdict(step_s, flops, least_flops):
+        row = {"sizes": "s", "model": "gru", "batch": 1, "alg1": dict(
+            torch_step_s=2.0, step_s=step_s, split=dict.fromkeys(peer.opsplit.KINDS, 0.2), flops=flops,
+            least_flops=least_flops, xla_ceiling=1.0, transcendental_s=0.1, least_transcendental_s=0.1)}
+        lines = []
+        peer.budget([row], out=lines.append)
+        return lines[-1].rstrip(" |").rsplit("| ", 1)[1]
+
+    assert verdict(1.5, 1.3, 1.0) == "no"                                  # least-work floor 1.1 s > 1 s budget
+    assert verdict(1.5, 0.7, 0.6) == "only if the rest fits in 200.0 ms"  # own floor 0.8 s
+    assert verdict(1.5, 1.2, 0.6) == "only with the gates stored, if the rest fits in 300.0 ms"
+    assert verdict(0.5, 1.2, 0.6) == "not shown: the step beats its floor"
