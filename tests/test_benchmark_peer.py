@@ -18,12 +18,17 @@ from .conftest import ROOT
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module")
-def tm():
-    spec = importlib.util.spec_from_file_location("torch_models", ROOT / "benchmarks" / "torch_models.py")
+def benchmark_module(name):
+    """A module of benchmarks/ (not a package), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def tm():
+    return benchmark_module("torch_models")
 
 
 def jax_params(name, x, layer, hidden, s4_layers=2, seed=1):
@@ -83,9 +88,7 @@ def test_matmul_flops_count_every_trip_of_a_scan():
     """benchmarks/flops.py, behind the benchmark's roofline table: 2 FLOPs per multiply-add of every product and
     convolution, a scan's body times its length (XLA's own cost analysis counts a loop body once), a batched
     product as its batch of products; the matmul ceiling is a positive rate."""
-    spec = importlib.util.spec_from_file_location("flops", ROOT / "benchmarks" / "flops.py")
-    flops = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(flops)
+    flops = benchmark_module("flops")
     a, b = jnp.ones((4, 3)), jnp.ones((3, 5))
     assert flops.matmul_flops(lambda a, b: a @ b, a, b)[0] == 2 * 4 * 3 * 5
 
@@ -118,9 +121,7 @@ def test_matmul_flops_count_every_trip_of_a_scan():
 def test_op_time_split_sums_a_steps_operations_by_kind():
     """benchmarks/opsplit.py, behind the benchmark's budget table: XLA's operation names map to their kinds, and
     a compiled product-heavy function's profiled time is shares that sum to 1, most of them in products."""
-    spec = importlib.util.spec_from_file_location("opsplit", ROOT / "benchmarks" / "opsplit.py")
-    opsplit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(opsplit)
+    opsplit = benchmark_module("opsplit")
     names = {"ynn_fusion.3": "products", "dot.9": "products", "end: bitcast_dynamic-update-slice_fusion": "scan",
              "transpose_copy_fusion.2": "layout", "copy": "layout", "copy_bitcast_fusion.6": "layout",
              "fft.1": "fft", "add_divide_fusion": "other", "broadcast_clamp_fusion": "other"}
@@ -136,10 +137,7 @@ def test_op_time_split_sums_a_steps_operations_by_kind():
 
 @pytest.fixture(scope="module")
 def peer():
-    spec = importlib.util.spec_from_file_location("peer", ROOT / "benchmarks" / "peer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("peer")
 
 
 def test_pytorch_loss_backward_work_is_counted(peer):
