@@ -168,8 +168,9 @@ def test_pytorch_loss_backward_work_is_counted(peer):
 
 
 def test_budget_verdicts(peer):
-    """The budget table's verdict: "no" only where even the least-work floor (nothing recomputed) is above half
-    the PyTorch step; otherwise the time left for the rest, or "not shown" where the step beats its own floor."""
+    """The budget table's verdict: "not shown" where the step beats its own floor (the ceiling was none); else
+    "no" only where even the least-work floor (nothing recomputed) is above half the PyTorch step; otherwise the
+    time left for the rest."""
     def verdict(step_s, flops, least_flops):
         row = {"sizes": "s", "model": "gru", "batch": 1, "alg1": dict(
             torch_step_s=2.0, step_s=step_s, split=dict.fromkeys(peer.opsplit.KINDS, 0.2), flops=flops,
@@ -182,3 +183,4 @@ def test_budget_verdicts(peer):
     assert verdict(1.5, 0.7, 0.6) == "only if the rest fits in 200.0 ms"  # own floor 0.8 s
     assert verdict(1.5, 1.2, 0.6) == "only with the gates stored, if the rest fits in 300.0 ms"
     assert verdict(0.5, 1.2, 0.6) == "not shown: the step beats its floor"
+    assert verdict(1.0, 1.3, 1.0) == "not shown: the step beats its floor"  # least-work floor above budget too
