@@ -143,16 +143,15 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 # samples once, not on all C x B copies (robust.targeted_copies: shared_start). And the JAX
                 # GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat), PyTorch's do
                 # not: the least work is the same step's with the gates stored.
-                least_step = step
+                least_clf, least_step, least = clf, step, flops
                 if getattr(clf.model, "remat", False):
-                    stored = dataclasses.replace(clf, model=clf.model.clone(remat=False))
-                    least_step = train.make_train_step(stored, tx, spec, C, steps_per_epoch=100)
-                least = flops if least_step is step else flops_of.matmul_flops(least_step, state, x, y, key, index)[0]
+                    least_clf = dataclasses.replace(clf, model=clf.model.clone(remat=False))
+                    least_step = train.make_train_step(least_clf, tx, spec, C, steps_per_epoch=100)
+                    least = flops_of.matmul_flops(least_step, state, x, y, key, index)[0]
                 # The JAX loss runs its backward pass on each sample's worst copy alone (robust.worst_copy_loss:
                 # the copies' forward pass without gradient, then the worst copies' forward and backward pass);
                 # PyTorch's runs it on all C - 1 copies.
-                torch_flops = least + loss_backward_extra(stored if least_step is not step else clf, w,
-                                                          jnp.asarray(seq), y, key, C - 1)
+                torch_flops = least + loss_backward_extra(least_clf, w, jnp.asarray(seq), y, key, C - 1)
                 if minmax.shares_first_step(clf):
                     shared = (C - 2) * flops_of.matmul_flops(clf.on_model_inputs().logits, w, jnp.asarray(seq))[0]
                     flops, least = flops - shared, least - shared
