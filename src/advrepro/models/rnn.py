@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -46,11 +47,15 @@ class RNNClassifier(nn.Module):
     hidden: int
     cell: str  # "gru" or "lstm"
     dropout: float = 0.0
-    # Recompute each time step's gates in the backward pass instead of storing them (rematerialisation). Stored,
-    # a step keeps about ten [L, B, hidden] arrays per pass, whose zero-filled buffers, stacking and reading back
-    # cost the CPU more than the step's products again: offline MNIST Algorithm 1 step 36-45 -> 26 ms (GRU),
-    # 35-49 -> 28 ms (LSTM). The same bytes at the tested shapes (tests/test_models.py), not everywhere: 7 of the Xeon
-    # reference's 180 checkpoints changed in their last bits (README, "JAX against PyTorch eager").
+    # Recompute each time step's gates in the backward pass instead of storing them (rematerialisation), but keep
+    # the products (policy dots_with_no_batch_dims_saveable: the step's x @ W and h @ U, which have no batch
+    # dimension in dot_general's sense). All stored, a step keeps about ten [L, B, hidden] arrays per pass, whose
+    # zero-filled buffers, stacking and reading back cost the CPU more than the step's products again: offline
+    # MNIST Algorithm 1 step 36-45 -> 26 ms (GRU), 35-49 -> 28 ms (LSTM). Nothing stored, the backward pass redoes
+    # every product: keeping them took the thesis-size MNIST step 4.42 -> 3.69 s (GRU), 5.42 -> 4.70 s (LSTM), the
+    # same bytes after one step at both sizes. The same bytes as all stored at the tested shapes
+    # (tests/test_models.py), not everywhere: 7 of the Xeon reference's 180 checkpoints changed in their last bits
+    # when the gates were first recomputed (README, "JAX against PyTorch eager").
     remat: bool = True
 
     @nn.compact
@@ -58,7 +63,10 @@ class RNNClassifier(nn.Module):
         x = nn.relu(nn.Dense(self.layer)(x))
         kind = {"gru": nn.GRUCell, "lstm": LSTMCell}[self.cell]
         # The explicit name keeps the weights' tree (GRUCell_0, LSTMCell_0) whether or not the cell is rematerialised.
-        cell = (nn.remat(kind) if self.remat else kind)(features=self.hidden, name=f"{kind.__name__}_0")
+        name = f"{kind.__name__}_0"
+        if self.remat:
+            kind = nn.remat(kind, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
+        cell = kind(features=self.hidden, name=name)
         # The last state is the final carry: no [L, B, hidden] stack of every step's output for the scan to fill.
         carry, _ = nn.RNN(cell, return_carry=True)(x)
         h = carry[1] if self.cell == "lstm" else carry  # LSTM: (c, h)
