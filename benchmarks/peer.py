@@ -20,8 +20,8 @@ PyTorch user writes it, runs its first forward pass on all B x (C - 1) copies (t
 the JAX loss runs the copies' forward pass without gradient, then each sample's worst copy forward and backward
 again (robust.worst_copy_loss: the maximum's gradient flows through that copy alone), where PyTorch's
 `ce.max(1).values.mean().backward()` runs the backward pass over all B x (C - 1) copies. One difference the
-other way: the JAX GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat),
-PyTorch's store them.
+other way: the JAX GRU and LSTM recompute their gates' sigmoids and tanhs in the backward pass (models/rnn.py:
+remat; the products are kept), PyTorch's store them.
 
 Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
 every step below 2x PyTorch the time budget that 2x allows against where the JAX step spends its time (opsplit.py)
@@ -141,8 +141,8 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 # flops.py counts a cond's costliest branch, so every attack step as a full one: PyTorch's work.
                 # The JAX attack of a mapped, deterministic model runs the first step's forward pass on the B
                 # samples once, not on all C x B copies (robust.targeted_copies: shared_start). And the JAX
-                # GRU and LSTM recompute their gates in the backward pass (models/rnn.py: remat), PyTorch's do
-                # not: the least work is the same step's with the gates stored.
+                # GRU and LSTM recompute their gates' elementwise functions in the backward pass (models/rnn.py:
+                # remat), PyTorch's do not: the least work is the same step's with the gates stored.
                 least_clf, least_step, least = clf, step, flops
                 if getattr(clf.model, "remat", False):
                     least_clf = dataclasses.replace(clf, model=clf.model.clone(remat=False))
