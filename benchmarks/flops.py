@@ -3,8 +3,9 @@
 XLA's own cost analysis (`compiled.cost_analysis()`) counts the body of a loop once, whatever its trip count, so
 it undercounts a recurrent model's scan over time and Algorithm 1's K inner steps; this walks the jaxpr instead and
 multiplies every `scan` body by its length. A `while` with a trip count known only at run time is counted once
-and reported (none occurs in the training steps). Elementwise work (gates, activations, the optimizer) is left out:
-what remains is the part a BLAS kernel would do, 2 FLOPs per multiply-add.
+and reported (none occurs in the training steps). The FLOPs are the part a BLAS kernel would do, 2 per
+multiply-add; the elementwise work (gates, activations, the optimizer) is counted apart, in elements of each
+function, and timed at XLA's best per-element rates.
 
 benchmarks/peer.py prints both for every Algorithm 1 step it times.
 """
@@ -31,15 +32,19 @@ def _sub_jaxprs(value):
 # Elementwise functions that cost a polynomial or more per element (counted apart from the products: none of an
 # implementation's elementwise work that must exist is cheaper to compute than these evaluations).
 TRANSCENDENTAL = ("logistic", "tanh", "exp", "exp2", "log", "log1p", "expm1", "erf", "erf_inv", "sin", "cos")
+# Elementwise arithmetic, each element one operation at most a vector unit's cost: the gates' products and sums,
+# their derivatives, ReLU, the sign and projection of the attack, the optimizer (reductions and layout not counted).
+ARITHMETIC = ("add", "add_any", "sub", "mul", "div", "neg", "max", "min", "select_n", "abs", "sign", "clamp",
+              "square", "integer_pow", "sqrt", "rsqrt")
 
 
 def _count(jaxpr, times: int, shapes: Counter, unknown: list, elementwise: Counter | None = None) -> int:
     """FLOPs of `jaxpr` run `times` times; adds to `shapes`, counts the elements of every transcendental function
-    into `elementwise` and appends every `while` to `unknown`."""
+    and arithmetic operation into `elementwise` and appends every `while` to `unknown`."""
     total = 0
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
-        if name in TRANSCENDENTAL and elementwise is not None:
+        if (name in TRANSCENDENTAL or name in ARITHMETIC) and elementwise is not None:
             elementwise[name] += math.prod(eqn.outvars[0].aval.shape) * times
         if name == "dot_general":
             (lhs_contract, _), (lhs_batch, _) = eqn.params["dimension_numbers"]
@@ -60,8 +65,15 @@ def _count(jaxpr, times: int, shapes: Counter, unknown: list, elementwise: Count
             if name == "while":
                 unknown.append(eqn)
             subs = [s for v in eqn.params.values() for s in _sub_jaxprs(v)]
-            if name == "cond":  # one branch runs: the costliest (its transcendental functions not counted)
+            if name == "cond":  # one branch runs: the costliest, its products and its elementwise functions
+                # (every attack step counted as a full one; benchmarks/peer.py takes off what the first one shares)
                 total += max((_count(s, inner, shapes, unknown) for s in subs), default=0)
+                if elementwise is not None and subs:
+                    branches = []
+                    for s in subs:
+                        branches.append(Counter())
+                        _count(s, inner, Counter(), [], branches[-1])
+                    elementwise.update(max(branches, key=lambda counts: sum(counts.values())))
             else:
                 total += sum(_count(s, inner, shapes, unknown, elementwise) for s in subs)
     return total
@@ -105,44 +117,63 @@ def matmul_flops(fn, *args) -> tuple[int, Counter, int]:
     return total, shapes, len(unknown)
 
 
-def transcendental_counts(fn, *args) -> Counter:
-    """{function: elements evaluated} of fn(*args)'s transcendental functions (sigmoid, tanh, exp, erf, ...), every
-    scan body times its length: the gates and activations an implementation of the same step must evaluate."""
+def elementwise_counts(fn, *args) -> Counter:
+    """{function: elements evaluated} of fn(*args)'s transcendental functions (sigmoid, tanh, exp, erf, ...) and
+    elementwise arithmetic (ARITHMETIC), every scan body times its length, of a cond the branch that evaluates
+    most: the gates, activations and their arithmetic that an implementation of the same step must evaluate."""
     counts = Counter()
     _count(_live_jaxpr(fn, *args), 1, Counter(), [], counts)
     return counts
 
 
-def xla_transcendental_seconds(counts: Counter, size: int = 1 << 16, depth: int = 16) -> float:
-    """Seconds XLA's CPU kernels need for the evaluations in `counts` at their best: each function applied `depth`
-    times in a row to an array of `size` float32 (small enough for the cache), fused into one kernel, timed per
-    element; the least time any JAX program evaluating them can take on this device."""
+def transcendental_counts(fn, *args) -> Counter:
+    """elementwise_counts' transcendental functions."""
+    return Counter({k: v for k, v in elementwise_counts(fn, *args).items() if k in TRANSCENDENTAL})
+
+
+def _per_element_seconds(f, size: int, depth: int, operations: int = 1) -> float:
+    """Seconds a function `f` of `operations` elementwise operations takes per operation at XLA's best on an array
+    of `size` float32 (in the cache): the faster of `f` applied `depth` times in a row, fused into one kernel, and
+    applied once in each of `depth` trips of a loop, one kernel a trip. Deep fusions of a transcendental function
+    run slower per element than one evaluation a kernel (2.0 against 0.58 ns for a sigmoid on a Zen 3 core); cheap
+    arithmetic runs fastest fused."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    # each as applied to its own output again (exp and its kin on a negative argument, so that nothing overflows)
-    chains = {"logistic": jax.nn.sigmoid, "tanh": jnp.tanh, "exp": lambda v: jnp.exp(-v),
-              "exp2": lambda v: jnp.exp2(-v), "log": lambda v: jnp.log(1.5 + v), "log1p": jnp.log1p,
-              "expm1": lambda v: jnp.expm1(-v),
-              "erf": jax.lax.erf, "erf_inv": lambda v: jax.lax.erf_inv(0.5 * v), "sin": jnp.sin, "cos": jnp.cos}
+    def chain(v):
+        for _ in range(depth):
+            v = f(v)
+        return v
+
     x = jnp.asarray(np.random.default_rng(0).uniform(0.1, 0.9, size).astype(np.float32))
-    total = 0.0
-    for name, n in counts.items():
-        f = chains[name]
-
-        def chain(v, f=f):
-            for _ in range(depth):
-                v = f(v)
-            return v
-
-        fn = jax.jit(chain)
-        best = _fastest(lambda fn=fn: jax.block_until_ready(fn(x)), 0.0, 20)
-        total += n * best / (size * depth)
-    return total
+    best = min(_fastest(lambda fn=fn: jax.block_until_ready(fn(x)), 0.0, 20)
+               for fn in (jax.jit(chain), jax.jit(lambda v: jax.lax.fori_loop(0, depth, lambda i, v: f(v), v))))
+    return best / (size * depth * operations)
 
 
-def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
+def xla_arithmetic_seconds(elements: int, size: int = 1 << 16, depth: int = 16) -> float:
+    """Seconds XLA's CPU kernels need for `elements` elementwise arithmetic operations at their best (a multiply
+    and an add, timed per operation: _per_element_seconds); no JAX program doing them is faster on this device."""
+    return elements * _per_element_seconds(lambda v: v * 0.999 + 0.001, size, depth, operations=2)
+
+
+def xla_transcendental_seconds(counts: Counter, size: int = 1 << 16, depth: int = 16) -> float:
+    """Seconds XLA's CPU kernels need for the evaluations in `counts` at their best (each function applied to its
+    own output again, timed per element: _per_element_seconds); the least time any JAX program evaluating them
+    can take on this device."""
+    import jax
+    import jax.numpy as jnp
+
+    # exp and its kin on a negative argument, so that nothing overflows
+    functions = {"logistic": jax.nn.sigmoid, "tanh": jnp.tanh, "exp": lambda v: jnp.exp(-v),
+                 "exp2": lambda v: jnp.exp2(-v), "log": lambda v: jnp.log(1.5 + v), "log1p": jnp.log1p,
+                 "expm1": lambda v: jnp.expm1(-v),
+                 "erf": jax.lax.erf, "erf_inv": lambda v: jax.lax.erf_inv(0.5 * v), "sin": jnp.sin, "cos": jnp.cos}
+    return sum(n * _per_element_seconds(functions[name], size, depth) for name, n in counts.items() if n)
+
+
+def matmul_ceiling(shapes: Counter, seconds: float = 2.0) -> float:
     """FLOP/s of the machine's best single-precision matmul (PyTorch's BLAS, with torch's current thread count) at
     the product shapes of `shapes`, weighted by their FLOPs: the rate no implementation of the same products beats."""
     import torch
@@ -153,7 +184,7 @@ def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
     for (m, k, n), flops in top:
         # a batch of the same product per call (torch.bmm), so that Python's call overhead (a microsecond)
         # does not count against a product of a few microseconds
-        reps = max(1, 1_000_000 // (m * k * n))
+        reps = max(1, 16_000_000 // (m * k * n))
         a, b = torch.randn(reps, m, k), torch.randn(reps, k, n)
         for _ in range(3):
             torch.bmm(a, b)
@@ -166,7 +197,7 @@ def matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
     return total_flops / busy
 
 
-def xla_matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
+def xla_matmul_ceiling(shapes: Counter, seconds: float = 2.0) -> float:
     """FLOP/s of XLA's own single-precision matmul on this device at the product shapes of `shapes`, weighted by
     their FLOPs, as `matmul_ceiling` measures PyTorch's: the rate JAX's products reach when nothing else runs.
     Each product runs in a compiled loop of `reps` (the loop's own elementwise work, timed alone, is taken off);
@@ -192,7 +223,7 @@ def xla_matmul_ceiling(shapes: Counter, seconds: float = 0.5) -> float:
         rng = np.random.default_rng(0)
         lhs0 = jnp.asarray(rng.standard_normal((m, k), np.float32))
         rhs0 = jnp.asarray(rng.standard_normal((k, n), np.float32))
-        reps = max(1, 2_000_000 // (m * k * n))
+        reps = max(1, 64_000_000 // (m * k * n))  # a call of milliseconds: its dispatch (tens of µs) is noise
         per_call = []
         for with_product in (True, False):
             fn = loop(m, n, reps, with_product)

@@ -25,9 +25,9 @@ remat; the products are kept), PyTorch's store them.
 
 Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
 every step below 2x PyTorch the time budget that 2x allows against where the JAX step spends its time (opsplit.py)
-and two floors (products at XLA's ceiling and transcendental functions at XLA's best rate): of the step's own
-work, and of the least work, nothing recomputed, that any JAX program of this algorithm does; for S4 at the
-sizes where it convolves by FFT, both libraries' FFTs.
+and two floors (products at XLA's ceiling, transcendental functions and elementwise arithmetic at XLA's best
+rates): of the step's own work, and of the least work, nothing recomputed, that any JAX program of this algorithm
+does; for S4 at the sizes where it convolves by FFT, both libraries' FFTs.
 
 A benchmark, not a test: numbers depend on the machine and on what else runs on it; the ratios of one run are
 what compares.
@@ -39,6 +39,7 @@ import dataclasses
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -152,18 +153,25 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 # the copies' forward pass without gradient, then the worst copies' forward and backward pass);
                 # PyTorch's runs it on all C - 1 copies.
                 torch_flops = least + loss_backward_extra(least_clf, w, jnp.asarray(seq), y, key, C - 1)
+                shared_counts = Counter()  # the elementwise functions of the forward passes the first step shares
                 if minmax.shares_first_step(clf):
-                    shared = (C - 2) * flops_of.matmul_flops(clf.on_model_inputs().logits, w, jnp.asarray(seq))[0]
+                    forward = (clf.on_model_inputs().logits, w, jnp.asarray(seq))
+                    shared = (C - 2) * flops_of.matmul_flops(*forward)[0]
                     flops, least = flops - shared, least - shared
+                    shared_counts = Counter({k: (C - 2) * v for k, v in flops_of.elementwise_counts(*forward).items()})
                 row[scen].update(flops=flops, least_flops=least, torch_flops=torch_flops,
                                  ceiling=flops_of.matmul_ceiling(shapes),
                                  xla_ceiling=flops_of.xla_matmul_ceiling(shapes), step_s=jax_s, torch_step_s=torch_s)
                 if torch_s / jax_s < 2:  # below the target: where the JAX step's time goes (one call if slow)
                     row[scen]["split"] = opsplit.op_time_split(jax_step, calls=1 if jax_s > 2 else 3)
                     for name, fn in (("", step), ("least_", least_step)):
-                        functions = flops_of.transcendental_counts(fn, state, x, y, key, index)
+                        counts = flops_of.elementwise_counts(fn, state, x, y, key, index) - shared_counts
+                        functions = {k: v for k, v in counts.items() if k in flops_of.TRANSCENDENTAL}
+                        arithmetic = sum(v for k, v in counts.items() if k in flops_of.ARITHMETIC)
                         row[scen].update({f"{name}transcendentals": sum(functions.values()),
-                                          f"{name}transcendental_s": flops_of.xla_transcendental_seconds(functions)})
+                                          f"{name}transcendental_s": flops_of.xla_transcendental_seconds(functions),
+                                          f"{name}arithmetic": arithmetic,
+                                          f"{name}arithmetic_s": flops_of.xla_arithmetic_seconds(arithmetic)})
                 if model == "s4" and L > s4.DIRECT_CONV_MAX_L:  # convolutions by FFT: both libraries' FFTs
                     signals = bs * C * arch["layer"]
                     row[scen]["fft"] = (signals, L, *flops_of.fft_pair_seconds(signals, L))
@@ -230,17 +238,21 @@ def budget(rows: list[dict], out=print) -> None:
     """The 2x target as a time budget for every step below it: half the PyTorch step. Against it, where the JAX
     step spends its time now (opsplit.py: JAX's profiler, the step's operations summed by kind and scaled to its
     measured time) and two floors, each its products at XLA's matmul ceiling plus its transcendental function
-    evaluations (sigmoid, tanh, exp, erf: counted off the jaxpr, every scan trip included) at XLA's best
-    per-element rate: the floor of the JAX step's own work (recomputation included), and the least-work floor,
+    evaluations (sigmoid, tanh, exp, erf) and its elementwise arithmetic operations (multiplies, adds, selects,
+    maxima: flops.ARITHMETIC), both counted off the jaxpr, every scan trip included, the forward passes the
+    attack's first step shares taken off as from the products, each at XLA's best per-element rate (a fused chain
+    in the cache): the floor of the
+    JAX step's own work (recomputation included), and the least-work floor,
     of the same step with nothing recomputed (the GRU's and LSTM's gates stored), the least work any JAX program
     of this algorithm does. Where the step beats its own floor, the ceiling measured for its product shapes alone
     was not one, and nothing is shown. Where the least-work floor is above the budget, the target is out of
-    JAX's reach here ("no"). Otherwise the verdict says how much time is left for everything else (the
-    arithmetic around them, the scan's stacked values, layout copies, loop overhead): after the step's own
+    JAX's reach here ("no"). Otherwise the verdict says how much time is left for everything else (the scan's
+    stacked values, layout copies, reductions, loop overhead): after the step's own
     floor, or, where that is above the budget, after the least-work floor, with the gates stored."""
     out("\n| sizes | model | 2x PyTorch budget ms | JAX step ms | products | layout | scan | fft | other "
-        "| floor: products ms | floor: transcendentals ms | floor ms | least-work floor ms | 2x reachable |")
-    out("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        "| floor: products ms | floor: transcendentals ms | floor: arithmetic ms | floor ms | least-work floor ms "
+        "| 2x reachable |")
+    out("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         a1 = r["alg1"]
         if "split" not in a1:  # at 2x PyTorch or above
@@ -248,8 +260,10 @@ def budget(rows: list[dict], out=print) -> None:
         budget_ms, step_ms = 1e3 * a1["torch_step_s"] / 2, 1e3 * a1["step_s"]
         shares = " | ".join(f"{step_ms * a1['split'][k]:.1f}" for k in opsplit.KINDS)
         products_ms, functions_ms = 1e3 * a1["flops"] / a1["xla_ceiling"], 1e3 * a1["transcendental_s"]
-        floor_ms = products_ms + functions_ms
-        least_ms = 1e3 * (a1["least_flops"] / a1["xla_ceiling"] + a1["least_transcendental_s"])
+        arithmetic_ms = 1e3 * a1["arithmetic_s"]
+        floor_ms = products_ms + functions_ms + arithmetic_ms
+        least_ms = 1e3 * (a1["least_flops"] / a1["xla_ceiling"] + a1["least_transcendental_s"]
+                          + a1["least_arithmetic_s"])
         if step_ms < floor_ms:  # the products ran above the ceiling measured for their shapes: no bound then
             verdict = "not shown: the step beats its floor"
         elif least_ms > budget_ms:
@@ -259,7 +273,7 @@ def budget(rows: list[dict], out=print) -> None:
         else:
             verdict = f"only if the rest fits in {budget_ms - floor_ms:.1f} ms"
         out(f"| {r['sizes']} | {r['model'].upper()} | {budget_ms:.1f} | {step_ms:.1f} | {shares} | {products_ms:.1f} | "
-            f"{functions_ms:.1f} | {floor_ms:.1f} | {least_ms:.1f} | {verdict} |")
+            f"{functions_ms:.1f} | {arithmetic_ms:.1f} | {floor_ms:.1f} | {least_ms:.1f} | {verdict} |")
     for r in rows:
         if "fft" in r["alg1"]:
             rows_, length, xla_s, torch_s = r["alg1"]["fft"]

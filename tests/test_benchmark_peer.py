@@ -116,6 +116,15 @@ def test_matmul_flops_count_every_trip_of_a_scan():
     assert dict(counts) == {"tanh": 7 * 12, "logistic": 7 * 12}
     seconds = flops.xla_transcendental_seconds(Counter({"tanh": 10**6, "exp": 10**6}))
     assert 1e-6 < seconds < 1.0  # two million evaluations: between a picosecond and half a microsecond each
+    # the arithmetic too; of a cond, the branch with the most evaluations (as its products: the costliest)
+    assert flops.elementwise_counts(jax.jit(gate), jnp.ones((4, 3)))["mul"] == 7 * 12
+
+    def branches(k, h):
+        return jax.lax.cond(k == 0, lambda h: jnp.tanh(h) * h * h * h, lambda h: jnp.tanh(jnp.tanh(h)) + h, h)
+
+    counts = flops.elementwise_counts(branches, 0, jnp.ones((4, 3)))
+    assert {f: counts[f] for f in ("tanh", "mul", "add")} == {"tanh": 12, "mul": 36, "add": 0}
+    assert 1e-6 < flops.xla_arithmetic_seconds(2 * 10**6) < 1.0
 
 
 def test_op_time_split_sums_a_steps_operations_by_kind():
@@ -174,7 +183,8 @@ def test_budget_verdicts(peer):
     def verdict(step_s, flops, least_flops):
         row = {"sizes": "s", "model": "gru", "batch": 1, "alg1": dict(
             torch_step_s=2.0, step_s=step_s, split=dict.fromkeys(peer.opsplit.KINDS, 0.2), flops=flops,
-            least_flops=least_flops, xla_ceiling=1.0, transcendental_s=0.1, least_transcendental_s=0.1)}
+            least_flops=least_flops, xla_ceiling=1.0, transcendental_s=0.05, least_transcendental_s=0.05,
+            arithmetic_s=0.05, least_arithmetic_s=0.05)}
         lines = []
         peer.budget([row], out=lines.append)
         return lines[-1].rstrip(" |").rsplit("| ", 1)[1]
