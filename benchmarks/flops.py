@@ -67,13 +67,13 @@ def _count(jaxpr, times: int, shapes: Counter, unknown: list, elementwise: Count
             subs = [s for v in eqn.params.values() for s in _sub_jaxprs(v)]
             if name == "cond":  # one branch runs: the costliest, its products and its elementwise functions
                 # (every attack step counted as a full one; benchmarks/peer.py takes off what the first one shares)
-                total += max((_count(s, inner, shapes, unknown) for s in subs), default=0)
-                if elementwise is not None and subs:
-                    branches = []
-                    for s in subs:
-                        branches.append(Counter())
-                        _count(s, inner, Counter(), [], branches[-1])
-                    elementwise.update(max(branches, key=lambda counts: sum(counts.values())))
+                branches = []  # (FLOPs, elementwise counts) of each branch, walked once
+                for s in subs:
+                    counts = Counter()
+                    branches.append((_count(s, inner, shapes, unknown, counts), counts))
+                total += max((flops for flops, _ in branches), default=0)
+                if elementwise is not None and branches:
+                    elementwise.update(max((counts for _, counts in branches), key=lambda c: sum(c.values())))
             else:
                 total += sum(_count(s, inner, shapes, unknown, elementwise) for s in subs)
     return total
@@ -126,9 +126,15 @@ def elementwise_counts(fn, *args) -> Counter:
     return counts
 
 
+def split_elementwise(counts: Counter) -> tuple[Counter, int]:
+    """({transcendental function: elements}, elementwise arithmetic operations) of elementwise_counts' counts."""
+    return (Counter({k: v for k, v in counts.items() if k in TRANSCENDENTAL}),
+            sum(v for k, v in counts.items() if k in ARITHMETIC))
+
+
 def transcendental_counts(fn, *args) -> Counter:
     """elementwise_counts' transcendental functions."""
-    return Counter({k: v for k, v in elementwise_counts(fn, *args).items() if k in TRANSCENDENTAL})
+    return split_elementwise(elementwise_counts(fn, *args))[0]
 
 
 def _per_element_seconds(f, size: int, depth: int, operations: int = 1) -> float:

@@ -165,9 +165,8 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 if torch_s / jax_s < 2:  # below the target: where the JAX step's time goes (one call if slow)
                     row[scen]["split"] = opsplit.op_time_split(jax_step, calls=1 if jax_s > 2 else 3)
                     for name, fn in (("", step), ("least_", least_step)):
-                        counts = flops_of.elementwise_counts(fn, state, x, y, key, index) - shared_counts
-                        functions = {k: v for k, v in counts.items() if k in flops_of.TRANSCENDENTAL}
-                        arithmetic = sum(v for k, v in counts.items() if k in flops_of.ARITHMETIC)
+                        functions, arithmetic = flops_of.split_elementwise(
+                            flops_of.elementwise_counts(fn, state, x, y, key, index) - shared_counts)
                         row[scen].update({f"{name}transcendentals": sum(functions.values()),
                                           f"{name}transcendental_s": flops_of.xla_transcendental_seconds(functions),
                                           f"{name}arithmetic": arithmetic,
@@ -240,9 +239,8 @@ def budget(rows: list[dict], out=print) -> None:
     measured time) and two floors, each its products at XLA's matmul ceiling plus its transcendental function
     evaluations (sigmoid, tanh, exp, erf) and its elementwise arithmetic operations (multiplies, adds, selects,
     maxima: flops.ARITHMETIC), both counted off the jaxpr, every scan trip included, the forward passes the
-    attack's first step shares taken off as from the products, each at XLA's best per-element rate (a fused chain
-    in the cache): the floor of the
-    JAX step's own work (recomputation included), and the least-work floor,
+    attack's first step shares taken off as from the products, each at XLA's best per-element rate on a
+    cache-sized array: the floor of the JAX step's own work (recomputation included), and the least-work floor,
     of the same step with nothing recomputed (the GRU's and LSTM's gates stored), the least work any JAX program
     of this algorithm does. Where the step beats its own floor, the ceiling measured for its product shapes alone
     was not one, and nothing is shown. Where the least-work floor is above the budget, the target is out of
