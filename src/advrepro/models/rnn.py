@@ -1,9 +1,12 @@
 """Recurrent classifiers: GRU (Flax's cell) and LSTM (a fused cell with forget-gate bias 1)."""
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 
 class LSTMCell(nn.RNNCellBase):
@@ -23,7 +26,9 @@ class LSTMCell(nn.RNNCellBase):
 
         # Orthogonal recurrent weights, as Flax's own cells use.
         recurrent = nn.Dense(4 * f, bias_init=gate_bias, kernel_init=nn.initializers.orthogonal(), name="hidden")
-        z = nn.Dense(4 * f, use_bias=False, name="input")(x) + recurrent(h)
+        # Named for the rematerialisation policy (RNNClassifier.remat): the backward pass keeps this sum, 4 floats
+        # a unit, not both products, 8.
+        z = checkpoint_name(nn.Dense(4 * f, use_bias=False, name="input")(x) + recurrent(h), "lstm_z")
         i, forget, g, o = jnp.split(z, 4, axis=-1)
         c = nn.sigmoid(forget) * c + nn.sigmoid(i) * jnp.tanh(g)
         h = nn.sigmoid(o) * jnp.tanh(c)
@@ -39,6 +44,35 @@ class LSTMCell(nn.RNNCellBase):
         return 1
 
 
+class GRUCell(nn.GRUCell):
+    """Flax's GRU cell, the same weights and the same arithmetic, with its gates' pre-activations named for the
+    rematerialisation policy: the backward pass keeps 4 floats a unit (the reset and update gates' sums, the
+    candidate's input product and its recurrent product), not all six products."""
+
+    @nn.compact
+    def __call__(self, carry, inputs):
+        h = carry
+        dense_h = functools.partial(nn.Dense, features=h.shape[-1], use_bias=False, dtype=self.dtype,
+                                    param_dtype=self.param_dtype, kernel_init=self.recurrent_kernel_init,
+                                    bias_init=self.bias_init)
+        dense_i = functools.partial(nn.Dense, features=h.shape[-1], use_bias=True, dtype=self.dtype,
+                                    param_dtype=self.param_dtype, kernel_init=self.kernel_init,
+                                    bias_init=self.bias_init)
+        r = self.gate_fn(checkpoint_name(dense_i(name="ir")(inputs) + dense_h(name="hr")(h), "gru_r"))
+        z = self.gate_fn(checkpoint_name(dense_i(name="iz")(inputs) + dense_h(name="hz")(h), "gru_z"))
+        n = self.activation_fn(checkpoint_name(dense_i(name="in")(inputs), "gru_in")
+                               + r * checkpoint_name(dense_h(name="hn", use_bias=True)(h), "gru_hn"))
+        new_h = (1.0 - z) * n + z * h
+        return new_h, new_h
+
+
+# What each time step's backward pass keeps (RNNClassifier.remat), by name: the gates' pre-activation sums (the
+# GRU's candidate keeps its two products apart, as the reset gate multiplies one of them). The rest is recomputed
+# from the step's input and state: the encoder, the gates' sigmoids and tanhs.
+REMAT_POLICIES = {"gru": jax.checkpoint_policies.save_only_these_names("gru_r", "gru_z", "gru_in", "gru_hn"),
+                  "lstm": jax.checkpoint_policies.save_only_these_names("lstm_z")}
+
+
 class RNNClassifier(nn.Module):
     """Per-step Dense+ReLU encoder, GRU or LSTM over time, last output -> Dropout -> Dense."""
 
@@ -47,32 +81,51 @@ class RNNClassifier(nn.Module):
     hidden: int
     cell: str  # "gru" or "lstm"
     dropout: float = 0.0
-    # Recompute each time step's gates in the backward pass instead of storing them (rematerialisation), but keep
-    # the products (policy dots_with_no_batch_dims_saveable: the step's x @ W and h @ U, which have no batch
-    # dimension in dot_general's sense). All stored, a step keeps about ten [L, B, hidden] arrays per pass, whose
-    # zero-filled buffers, stacking and reading back cost the CPU more than the step's products again: offline
-    # MNIST Algorithm 1 step 36-45 -> 26 ms (GRU), 35-49 -> 28 ms (LSTM). Nothing stored, the backward pass redoes
-    # every product: keeping them took the thesis-size MNIST step 4.42 -> 3.69 s (GRU), 5.42 -> 4.70 s (LSTM), the
-    # same bytes after one step at both sizes. The same bytes as all stored at the tested shapes
+    # Rematerialise each time step in the backward pass, keeping only the gates' pre-activation sums
+    # (REMAT_POLICIES). All stored, a step keeps about ten [L, B, hidden] arrays per pass, whose zero-filled buffers,
+    # stacking and reading back cost the CPU more than the step's products again: offline MNIST Algorithm 1 step
+    # 36-45 -> 26 ms (GRU), 35-49 -> 28 ms (LSTM). Nothing stored, the backward pass redoes every product: keeping
+    # the products took the thesis-size MNIST step 4.42 -> 3.69 s (GRU), 5.42 -> 4.70 s (LSTM); keeping their sums
+    # instead, with the encoder inside the time loop (EncodedCell): 3.81 -> 3.12 s (GRU), 4.82 -> 3.74 s (LSTM),
+    # the fastest of six calls each on a 2-core AMD EPYC. The same bytes as all stored at the tested shapes
     # (tests/test_models.py), not everywhere: 7 of the Xeon reference's 180 checkpoints changed in their last bits
-    # when the gates were first recomputed (README, "JAX against PyTorch eager").
+    # when the gates were first recomputed (README, "Reliability").
     remat: bool = True
 
     @nn.compact
     def __call__(self, x, train=False):
-        x = nn.relu(nn.Dense(self.layer)(x))
-        kind = {"gru": nn.GRUCell, "lstm": LSTMCell}[self.cell]
-        # The explicit name keeps the weights' tree (GRUCell_0, LSTMCell_0) whether or not the cell is rematerialised.
-        name = f"{kind.__name__}_0"
-        if self.remat:
-            kind = nn.remat(kind, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
-        cell = kind(features=self.hidden, name=name)
+        # The encoder runs inside the scan, one time step at a time, so no [B, L, layer] array of its outputs (nor
+        # of their gradients) is ever written: at the thesis sizes (784 steps, 180 attacked copies, layer 128) those
+        # arrays, their transposes to time-major and back, and the ReLU's mask were a seventh of the GRU's robust
+        # step. Defined here, the encoder and the cell keep their weights where they were (Dense_0, GRUCell_0).
+        encoder = nn.Dense(self.layer)
+        kind = {"gru": GRUCell, "lstm": LSTMCell}[self.cell]
+        cell = kind(features=self.hidden, name=f"{kind.__name__}_0")  # the weights' tree: GRUCell_0, LSTMCell_0
+        step = EncodedCell if not self.remat else nn.remat(EncodedCell, policy=REMAT_POLICIES[self.cell])
         # The last state is the final carry: no [L, B, hidden] stack of every step's output for the scan to fill.
-        carry, _ = nn.RNN(cell, return_carry=True)(x)
+        carry, _ = nn.RNN(step(encoder, cell), return_carry=True)(x)
         h = carry[1] if self.cell == "lstm" else carry  # LSTM: (c, h)
         h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return nn.Dense(self.n_classes)(h)
 
+
+class EncodedCell(nn.RNNCellBase):
+    """One time step: the per-step Dense+ReLU encoder, then the recurrent cell. Both are the parent's modules, so
+    their weights stay in the parent's tree (Dense_0, GRUCell_0 or LSTMCell_0)."""
+
+    encoder: nn.Module
+    cell: nn.Module
+
+    def __call__(self, carry, x):
+        return self.cell(carry, nn.relu(self.encoder(x)))
+
+    @nn.nowrap
+    def initialize_carry(self, rng, input_shape):
+        return self.cell.initialize_carry(rng, input_shape[:-1] + (self.encoder.features,))
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
 
 
 def build_gru(spec, n_classes: int) -> nn.Module:
