@@ -21,7 +21,7 @@ the JAX loss runs the copies' forward pass without gradient, then each sample's 
 again (robust.worst_copy_loss: the maximum's gradient flows through that copy alone), where PyTorch's
 `ce.max(1).values.mean().backward()` runs the backward pass over all B x (C - 1) copies. One difference the
 other way: the JAX GRU and LSTM recompute their gates' sigmoids and tanhs in the backward pass (models/rnn.py:
-remat; the products are kept), PyTorch's store them.
+remat; the gates' pre-activation sums are kept), PyTorch's store them.
 
 Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
 every step below 2x PyTorch the time budget that 2x allows against where the JAX step spends its time (opsplit.py)

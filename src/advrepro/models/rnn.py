@@ -89,7 +89,7 @@ class RNNClassifier(nn.Module):
     # instead, with the encoder inside the time loop (EncodedCell): 3.81 -> 3.12 s (GRU), 4.82 -> 3.74 s (LSTM),
     # the fastest of six calls each on a 2-core AMD EPYC. The same bytes as all stored at the tested shapes
     # (tests/test_models.py), not everywhere: 7 of the Xeon reference's 180 checkpoints changed in their last bits
-    # when the gates were first recomputed (README, "Reliability").
+    # when the gates were first recomputed (README, "The offline profile").
     remat: bool = True
 
     @nn.compact
