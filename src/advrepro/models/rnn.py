@@ -1,4 +1,5 @@
-"""Recurrent classifiers: GRU (Flax's cell) and LSTM (a fused cell with forget-gate bias 1)."""
+"""Recurrent classifiers: a per-step encoder, then a GRU (Flax's cell, its gates' sums named) or an LSTM (a fused cell
+with forget-gate bias 1), run together one time step at a time."""
 from __future__ import annotations
 
 import functools
