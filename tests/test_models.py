@@ -410,3 +410,62 @@ def test_recurrent_encoder_runs_inside_the_scan(cell):
     input_grad = jax.jit(jax.grad(lambda x: model.apply({"params": w}, x).sum()))
     hlo = input_grad.lower(x).compile().as_text()
     assert f"f32[{L},{B},{layer}]" not in hlo and f"f32[{B},{L},{layer}]" not in hlo
+
+
+def test_scalar_encoder_table_is_the_encoder_and_input_product():
+    """models/rnn.py's table of a one-feature input: for every x, x * table[p, 0] + table[p, 1] with p the
+    number of thresholds below x is relu(x * w + b) @ kernel + bias, with encoder weights of both signs and zero
+    (a unit with w = 0 is on or off everywhere, by its bias's sign)."""
+    from advrepro.models.rnn import scalar_encoder_table
+
+    rng = np.random.default_rng(0)
+    layer, products = 16, 12
+    w = rng.normal(size=layer).astype(np.float32)
+    w[[3, 7]] = 0.0
+    b = rng.normal(size=layer).astype(np.float32)
+    b[3], b[7] = 0.5, -0.5
+    kernel, bias = (rng.normal(size=s).astype(np.float32) for s in ((layer, products), products))
+    thresholds, table = scalar_encoder_table({"kernel": jnp.asarray(w[None]), "bias": jnp.asarray(b)},
+                                             jnp.asarray(kernel), jnp.asarray(bias))
+    assert table.shape == (layer + 1, 2, products)
+    thresholds = np.asarray(thresholds)
+    assert np.all(thresholds[:-1] <= thresholds[1:]) and np.isinf(thresholds[-2:]).all()  # w = 0: +inf, last
+    finite = np.sort(-b[w != 0] / w[w != 0])
+    x = np.concatenate([rng.uniform(-4, 4, 500), finite - 1e-3, finite + 1e-3, [-1e6, 1e6]]).astype(np.float32)
+    piece = np.sum(thresholds[None] < x[:, None], axis=1)
+    looked_up = x[:, None] * np.asarray(table)[piece, 0] + np.asarray(table)[piece, 1]
+    direct = np.maximum(x[:, None] * w + b, 0) @ kernel + bias
+    np.testing.assert_allclose(looked_up, direct, rtol=1e-4, atol=1e-4 * np.abs(direct).max())
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_recurrent_model_of_a_one_feature_input_looks_its_encoder_up(cell):
+    """With one input feature (the thesis's pixel sequences) the GRU and LSTM read their encoder and input
+    product off a table per step (ScalarEncodedCell) instead of multiplying: the same weights' tree, the same
+    logits and gradients (w.r.t. weights and input) as the model that multiplies (the same weights with a
+    second, zero-weighted input feature), to float rounding."""
+    from advrepro.models.rnn import RNNClassifier
+
+    B, L, layer, hidden = 3, 12, 8, 6
+    x = jax.random.uniform(jax.random.PRNGKey(1), (B, L, 1), minval=-1, maxval=1)
+    model = RNNClassifier(5, layer, hidden, cell)
+    w = model.init(jax.random.PRNGKey(0), x)["params"]
+    w = dict(w, Dense_0=dict(w["Dense_0"], kernel=w["Dense_0"]["kernel"].at[0, 2].set(0.0)))  # a unit w = 0
+    assert jax.tree_util.tree_structure(w) == jax.tree_util.tree_structure(
+        model.init(jax.random.PRNGKey(0), jnp.concatenate([x, x], -1))["params"])
+
+    def looked_up(w, x):
+        return model.apply({"params": w}, x)
+
+    def multiplied(w, x):  # a second input feature, always 0, with zero weights: the multiplying path
+        kernel = jnp.concatenate([w["Dense_0"]["kernel"], jnp.zeros_like(w["Dense_0"]["kernel"])])
+        return model.apply({"params": dict(w, Dense_0=dict(w["Dense_0"], kernel=kernel))},
+                           jnp.concatenate([x, jnp.zeros_like(x)], -1))
+
+    assert "ScalarEncodedCell" in jax.jit(looked_up).lower(w, x).compile().as_text()
+    assert "ScalarEncodedCell" not in jax.jit(multiplied).lower(w, x).compile().as_text()
+    np.testing.assert_allclose(looked_up(w, x), multiplied(w, x), rtol=1e-5, atol=1e-6)
+    grads = [jax.grad(lambda w, x, f=f: jnp.sin(f(w, x)).sum(), argnums=(0, 1))(w, x)
+             for f in (looked_up, multiplied)]
+    for a, b in zip(*(jax.tree_util.tree_leaves(g) for g in grads), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
