@@ -19,9 +19,13 @@ copies (they all start at the sample; robust.targeted_copies: shared_start), whe
 PyTorch user writes it, runs its first forward pass on all B x (C - 1) copies (torch.func could share it too); and
 the JAX loss runs the copies' forward pass without gradient, then each sample's worst copy forward and backward
 again (robust.worst_copy_loss: the maximum's gradient flows through that copy alone), where PyTorch's
-`ce.max(1).values.mean().backward()` runs the backward pass over all B x (C - 1) copies. One difference the
-other way: the JAX GRU and LSTM recompute their gates' sigmoids and tanhs in the backward pass (models/rnn.py:
-remat; the gates' pre-activation sums are kept), PyTorch's store them.
+`ce.max(1).values.mean().backward()` runs the backward pass over all B x (C - 1) copies; and at the thesis
+sizes, one input feature a step, the JAX GRU and LSTM read their encoder and input product off a table, the
+piecewise-linear function of the scalar that they are (models/rnn.py: ScalarEncodedCell; the same function and
+gradients), where PyTorch's nn.Linear and nn.LSTM / nn.GRU multiply (a [B, layer] x [layer, gates] product a
+step, and its transpose for the gradient). One difference the other way: the JAX GRU and LSTM recompute their
+gates' sigmoids and tanhs in the backward pass (models/rnn.py: remat; the gates' pre-activation sums are kept),
+PyTorch's store them.
 
 Then, for the Algorithm 1 steps: their product FLOPs against both libraries' matmul ceilings (flops.py), and for
 every step below 2x PyTorch the time budget that 2x allows against where the JAX step spends its time (opsplit.py)
@@ -144,15 +148,20 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
                 # samples once, not on all C x B copies (robust.targeted_copies: shared_start). And the JAX
                 # GRU and LSTM recompute their gates' elementwise functions in the backward pass (models/rnn.py:
                 # remat), PyTorch's do not: the least work is the same step's with the gates stored.
-                least_clf, least_step, least = clf, step, flops
+                least_step, least, torch_clf, torch_like = step, flops, clf, flops
                 if getattr(clf.model, "remat", False):
-                    least_clf = dataclasses.replace(clf, model=clf.model.clone(remat=False))
-                    least_step = train.make_train_step(least_clf, tx, spec, C, steps_per_epoch=100)
+                    least_step = train.make_train_step(dataclasses.replace(clf, model=clf.model.clone(remat=False)),
+                                                       tx, spec, C, steps_per_epoch=100)
                     least = flops_of.matmul_flops(least_step, state, x, y, key, index)[0]
+                    # PyTorch's GRU and LSTM multiply their encoder and input product where the JAX ones of a
+                    # one-feature input look them up (models/rnn.py: lookup): its FLOPs, the multiplying step's.
+                    torch_clf = dataclasses.replace(clf, model=clf.model.clone(remat=False, lookup=False))
+                    torch_step_fn = train.make_train_step(torch_clf, tx, spec, C, steps_per_epoch=100)
+                    torch_like = flops_of.matmul_flops(torch_step_fn, state, x, y, key, index)[0]
                 # The JAX loss runs its backward pass on each sample's worst copy alone (robust.worst_copy_loss:
                 # the copies' forward pass without gradient, then the worst copies' forward and backward pass);
                 # PyTorch's runs it on all C - 1 copies.
-                torch_flops = least + loss_backward_extra(least_clf, w, jnp.asarray(seq), y, key, C - 1)
+                torch_flops = torch_like + loss_backward_extra(torch_clf, w, jnp.asarray(seq), y, key, C - 1)
                 shared_counts = Counter()  # the elementwise functions of the forward passes the first step shares
                 if minmax.shares_first_step(clf):
                     forward = (clf.on_model_inputs().logits, w, jnp.asarray(seq))
@@ -247,6 +256,8 @@ def budget(rows: list[dict], out=print) -> None:
     JAX's reach here ("no"). Otherwise the verdict says how much time is left for everything else (the scan's
     stacked values, layout copies, reductions, loop overhead): after the step's own
     floor, or, where that is above the budget, after the least-work floor, with the gates stored."""
+    if not any("split" in r["alg1"] for r in rows):  # every step at 2x PyTorch or above: no budget to show
+        return
     out("\n| sizes | model | 2x PyTorch budget ms | JAX step ms | products | layout | scan | fft | other "
         "| floor: products ms | floor: transcendentals ms | floor: arithmetic ms | floor ms | least-work floor ms "
         "| 2x reachable |")

@@ -442,30 +442,36 @@ def test_scalar_encoder_table_is_the_encoder_and_input_product():
 def test_recurrent_model_of_a_one_feature_input_looks_its_encoder_up(cell):
     """With one input feature (the thesis's pixel sequences) the GRU and LSTM read their encoder and input
     product off a table per step (ScalarEncodedCell) instead of multiplying: the same weights' tree, the same
-    logits and gradients (w.r.t. weights and input) as the model that multiplies (the same weights with a
-    second, zero-weighted input feature), to float rounding."""
+    logits and gradients (w.r.t. weights and input) as the model that multiplies (lookup=False, and the same
+    weights with a second, zero-weighted input feature), to float rounding."""
     from advrepro.models.rnn import RNNClassifier
 
     B, L, layer, hidden = 3, 12, 8, 6
     x = jax.random.uniform(jax.random.PRNGKey(1), (B, L, 1), minval=-1, maxval=1)
-    model = RNNClassifier(5, layer, hidden, cell)
+    model, multiplying = RNNClassifier(5, layer, hidden, cell), RNNClassifier(5, layer, hidden, cell, lookup=False)
     w = model.init(jax.random.PRNGKey(0), x)["params"]
     w = dict(w, Dense_0=dict(w["Dense_0"], kernel=w["Dense_0"]["kernel"].at[0, 2].set(0.0)))  # a unit w = 0
-    assert jax.tree_util.tree_structure(w) == jax.tree_util.tree_structure(
-        model.init(jax.random.PRNGKey(0), jnp.concatenate([x, x], -1))["params"])
+    w_multiplying = multiplying.init(jax.random.PRNGKey(0), x)["params"]
+    for a, b in zip(jax.tree_util.tree_leaves(model.init(jax.random.PRNGKey(0), x)["params"]),
+                    jax.tree_util.tree_leaves(w_multiplying), strict=True):
+        np.testing.assert_array_equal(a, b)
 
     def looked_up(w, x):
         return model.apply({"params": w}, x)
 
-    def multiplied(w, x):  # a second input feature, always 0, with zero weights: the multiplying path
+    def two_features(w, x):  # a second input feature, always 0, with zero weights
         kernel = jnp.concatenate([w["Dense_0"]["kernel"], jnp.zeros_like(w["Dense_0"]["kernel"])])
         return model.apply({"params": dict(w, Dense_0=dict(w["Dense_0"], kernel=kernel))},
                            jnp.concatenate([x, jnp.zeros_like(x)], -1))
 
+    def multiplied(w, x):
+        return multiplying.apply({"params": w}, x)
+
     assert "ScalarEncodedCell" in jax.jit(looked_up).lower(w, x).compile().as_text()
-    assert "ScalarEncodedCell" not in jax.jit(multiplied).lower(w, x).compile().as_text()
-    np.testing.assert_allclose(looked_up(w, x), multiplied(w, x), rtol=1e-5, atol=1e-6)
-    grads = [jax.grad(lambda w, x, f=f: jnp.sin(f(w, x)).sum(), argnums=(0, 1))(w, x)
-             for f in (looked_up, multiplied)]
-    for a, b in zip(*(jax.tree_util.tree_leaves(g) for g in grads), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for reference in (two_features, multiplied):
+        assert "ScalarEncodedCell" not in jax.jit(reference).lower(w, x).compile().as_text()
+        np.testing.assert_allclose(looked_up(w, x), reference(w, x), rtol=1e-5, atol=1e-6)
+        grads = [jax.grad(lambda w, x, f=f: jnp.sin(f(w, x)).sum(), argnums=(0, 1))(w, x)
+                 for f in (looked_up, reference)]
+        for a, b in zip(*(jax.tree_util.tree_leaves(g) for g in grads), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

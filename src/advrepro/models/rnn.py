@@ -1,5 +1,6 @@
 """Recurrent classifiers: a per-step encoder, then a GRU (Flax's cell, its gates' sums named) or an LSTM (a fused cell
-with forget-gate bias 1), run together one time step at a time."""
+with forget-gate bias 1), run together one time step at a time. With one input feature a step, the encoder and the
+cell's input product are looked up, not multiplied (ScalarEncodedCell)."""
 from __future__ import annotations
 
 import functools
@@ -112,6 +113,9 @@ class RNNClassifier(nn.Module):
     # (tests/test_models.py), not everywhere: 7 of the Xeon reference's 180 checkpoints changed in their last bits
     # when the gates were first recomputed (README, "The offline profile").
     remat: bool = True
+    # With one input feature a step, read the encoder and the cell's input product off a table (ScalarEncodedCell);
+    # False multiplies, as PyTorch's nn.Linear and nn.LSTM do (benchmarks/peer.py counts its FLOPs so).
+    lookup: bool = True
 
     @nn.compact
     def __call__(self, x, train=False):
@@ -123,7 +127,7 @@ class RNNClassifier(nn.Module):
         kind = {"gru": GRUCell, "lstm": LSTMCell}[self.cell]
         name = f"{kind.__name__}_0"  # the weights' tree: GRUCell_0, LSTMCell_0
         wrap = functools.partial(nn.remat, policy=REMAT_POLICIES[self.cell]) if self.remat else (lambda m: m)
-        if x.shape[-1] == 1 and not self.is_initializing():
+        if self.lookup and x.shape[-1] == 1 and not self.is_initializing():
             # One input feature (the thesis's pixel sequences): the encoder and the cell's input product together
             # are a piecewise-linear function of the scalar, looked up per step (ScalarEncodedCell).
             weights = self.variables["params"]
