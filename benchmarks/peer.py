@@ -9,7 +9,8 @@ For every model: samples/s of a plain step and of an Algorithm 1 step (the profi
 stepsize, a copy towards each of the C - 1 wrong classes), in JAX (train.make_train_step, compiled ahead of time;
 compile time printed apart) and in PyTorch eager (same sizes, same initial weights, same batch), both pinned to
 the same cores, as many as --threads (1 by default; XLA's runtime would otherwise spread large loops over every
-core), and their ratios.
+core), and their ratios. Each model at each size is measured in a process of its own (this script again, one
+model): measured after the recurrent models in one process, the thesis-size S4 step took 20.7 s instead of 10.0 s.
 Each measurement is the fastest of up to --steps calls after one untimed call (the machine may be shared: the
 fastest call is the least disturbed), fewer when the calls run past --budget seconds (the thesis sizes: a
 PyTorch LSTM step takes half a minute on one core). Neither attacks the copy j = y, whose margin is identically
@@ -40,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -76,7 +79,7 @@ def timed(fn, steps: int, budget: float) -> tuple[float, int]:
     return min(times), len(times)
 
 
-def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
+def bench_size(p: dict, label: str, models, args, out=print, header: bool = True) -> list[dict]:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -101,11 +104,12 @@ def bench_size(p: dict, label: str, models, args, out=print) -> list[dict]:
     seq = np.asarray(to_sequence(x_img, arch["patch"]))
     xt, yt = torch.from_numpy(seq.copy()), torch.from_numpy(y_np.astype(np.int64))
     L, F_ = seq.shape[1:]
-    out(f"\n{label} sizes (MNIST): sequences [{L}, {F_}], layer {arch['layer']}, hidden {arch['hidden']}, "
-        f"batch {bs}, Algorithm 1: K = {rob['K']}, C = {C} copies, epsilon {rob['epsilon']}; "
-        f"{args.threads} thread{'s' if args.threads > 1 else ''}")
-    out(f"{'model':6} {'step':6} {'JAX compile s':>13} {'JAX samples/s':>13} {'PyTorch samples/s':>17} "
-        f"{'JAX/PyTorch':>11} {'calls':>9}")
+    if header:
+        out(f"\n{label} sizes (MNIST): sequences [{L}, {F_}], layer {arch['layer']}, hidden {arch['hidden']}, "
+            f"batch {bs}, Algorithm 1: K = {rob['K']}, C = {C} copies, epsilon {rob['epsilon']}; "
+            f"{args.threads} thread{'s' if args.threads > 1 else ''}")
+        out(f"{'model':6} {'step':6} {'JAX compile s':>13} {'JAX samples/s':>13} {'PyTorch samples/s':>17} "
+            f"{'JAX/PyTorch':>11} {'calls':>9}")
     rows = []
     for model in models:
         row = {"sizes": label, "model": model, "batch": bs}
@@ -299,9 +303,15 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before fewer calls")
     ap.add_argument("--threads", type=int, default=1, help="threads of both (default 1: the pipeline's JAX jobs)")
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    # Internal: measure the one model of --models at --sizes in this process, and write its rows here as JSON.
+    ap.add_argument("--rows", help=argparse.SUPPRESS)
+    ap.add_argument("--header", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads < 1 or args.steps < 1:
         ap.error("--threads and --steps: at least 1")
+    profiles = ("offline", "thesis") if args.sizes == "both" else (args.sizes,)
+    if not args.rows:
+        return measure_apart(args, profiles)
     if args.threads > 1:  # before runtime.configure, which turns Eigen's thread pool off
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true").strip()
     # Both on the same cores, as many as --threads: XLA splits its work for as many threads as the affinity allows
@@ -311,12 +321,32 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    profiles = ("offline", "thesis") if args.sizes == "both" else (args.sizes,)
-    print(f"JAX vs PyTorch {torch.__version__} eager, training steps in samples/s, on {runtime.machine()['cpu']}")
+    rows = bench_size(load_params(args.params, args.sizes), args.sizes, args.models, args, header=args.header)
+    Path(args.rows).write_text(json.dumps(rows))
+
+
+def measure_apart(args, profiles) -> int:
+    """Every model at every size in a process of its own (this script with --rows), its lines as they come, then
+    the tables of all."""
+    import tempfile
+    from importlib.metadata import version
+
+    print(f"JAX vs PyTorch {version('torch')} eager, training steps in samples/s, on {runtime.machine()['cpu']}",
+          flush=True)
     rows = []
-    for profile in profiles:
-        rows += bench_size(load_params(args.params, profile), profile, args.models, args)
+    with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
+        for profile in profiles:
+            for i, model in enumerate(args.models):
+                out = Path(tmp) / f"{profile}-{model}.json"
+                cmd = [sys.executable, __file__, "--params", args.params, "--sizes", profile, "--models", model,
+                       "--steps", str(args.steps), "--budget", str(args.budget), "--threads", str(args.threads),
+                       "--rows", str(out)] + (["--header"] if i == 0 else [])
+                if subprocess.run(cmd).returncode != 0:
+                    print(f"error: the {profile} {model} measurement failed", file=sys.stderr)
+                    return 1
+                rows += json.loads(out.read_text())
     table(rows)
+    return 0
 
 
 if __name__ == "__main__":
