@@ -182,7 +182,8 @@ class ScalarEncodedCell(nn.RNNCellBase):
     piecewise-linear function the scalar falls in (scalar_encoder_table), then the cell's recurrent part. Per step
     and copy a compare against the thresholds and a table row read, where EncodedCell does the layer x input
     product's multiply-adds (and as many again for the input's gradient): at the thesis's MNIST sizes two thirds of
-    the LSTM's products, and the Algorithm 1 step 3.7 -> 2.4 s (LSTM), 3.1 -> 2.0 s (GRU) on a 2-core AMD EPYC."""
+    the LSTM's products, and the Algorithm 1 step 3.78 -> 2.19 s (LSTM), 3.22 -> 1.74 s (GRU) on a 2-core AMD
+    EPYC, one core."""
 
     thresholds: jax.Array
     table: jax.Array
