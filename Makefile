@@ -38,8 +38,12 @@ reproduce: system-deps venv
 	"$(BIN)/snakemake" --cores $(CORES) --resources gpu=1 --printshellcmds $$force
 	@echo "done: paper/main.pdf"
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), each test file on one of them: its module fixtures
+# (a tiny pipeline run, a corpus) are built once. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+
 test: system-deps-test venv
-	"$(BIN)/python" -m pytest $(PYTEST_ARGS)
+	"$(BIN)/python" -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # ruff (pyproject.toml: line length 120; rules E, W, F, I, B, UP); CI runs it before the tests.
 lint: venv

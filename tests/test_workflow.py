@@ -31,8 +31,10 @@ PROJECT_FILES = ["Snakefile", "workflow", "profiles", "paper/main.tex", "paper/t
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    # COLUMNS: DVC wraps its tables to the terminal's width (80 columns without one), which broke a long temporary
+    # path (pytest-xdist's workers add a directory) across lines.
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", COLUMNS="1000")
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc

@@ -131,7 +131,7 @@ class RNNClassifier(nn.Module):
             # One input feature (the thesis's pixel sequences): the encoder and the cell's input product together
             # are a piecewise-linear function of the scalar, looked up per step (ScalarEncodedCell).
             weights = self.variables["params"]
-            table = scalar_encoder_table(weights["Dense_0"], *kind.input_product(weights[name]))
+            table = scalar_encoder_table(weights[encoder.name], *kind.input_product(weights[name]))
             step = wrap(ScalarEncodedCell)(*table, kind(features=self.hidden, inputs_projected=True, name=name))
         else:
             step = wrap(EncodedCell)(encoder, kind(features=self.hidden, name=name))
